@@ -1,0 +1,71 @@
+//! BE options from `be.conf` (Doris names), with defaults in code.
+//! [`BeConfig::from_conf`] builds it; `conf/be.conf` documents every option.
+
+use std::path::PathBuf;
+
+use doris_common::config::{ConfFile, ConfigError};
+
+#[derive(Debug, Clone)]
+pub struct BeConfig {
+    pub priority_networks: String,
+    pub be_port: u16,
+    pub webserver_port: u16,
+    pub heartbeat_service_port: u16,
+    pub brpc_port: u16,
+    pub storage_root_path: PathBuf,
+    pub sys_log_dir: PathBuf,
+    pub sys_log_level: String,
+    /// Pending (unpublished) load data older than this is removed.
+    pub pending_data_expire_time_sec: u64,
+    /// Rows buffered per tablet before a segment is sorted and written.
+    pub write_buffer_rows: usize,
+    /// Parquet compression of segment files: lz4, zstd, snappy or none.
+    pub segment_compression: String,
+}
+
+impl BeConfig {
+    pub fn from_conf(conf: &ConfFile) -> Result<Self, ConfigError> {
+        // `storage_root_path` may list several dirs (`a;b,medium:SSD`); one is used for now.
+        let root = conf
+            .get_str("storage_root_path")
+            .unwrap_or("storage")
+            .split(';')
+            .next()
+            .unwrap_or("storage")
+            .split(',')
+            .next()
+            .unwrap_or("storage")
+            .trim()
+            .to_string();
+        Ok(Self {
+            priority_networks: conf.get_or("priority_networks", String::new())?,
+            be_port: conf.get_or("be_port", 9060)?,
+            webserver_port: conf.get_or("webserver_port", 8040)?,
+            heartbeat_service_port: conf.get_or("heartbeat_service_port", 9050)?,
+            brpc_port: conf.get_or("brpc_port", 8060)?,
+            storage_root_path: conf.resolve(&root),
+            sys_log_dir: conf.get_path("sys_log_dir", "log"),
+            sys_log_level: conf.get_or("sys_log_level", "info".to_string())?,
+            pending_data_expire_time_sec: conf.get_or("pending_data_expire_time_sec", 1800)?,
+            write_buffer_rows: conf.get_or("write_buffer_rows", 1_000_000)?,
+            segment_compression: conf.get_or("segment_compression", "lz4".to_string())?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_be_conf_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/be.conf");
+        let conf = ConfFile::load(&path).expect("conf/be.conf readable");
+        let c = BeConfig::from_conf(&conf).expect("valid be.conf");
+        assert_eq!(c.be_port, 9060);
+        assert_eq!(c.webserver_port, 8040);
+        assert_eq!(c.heartbeat_service_port, 9050);
+        assert_eq!(c.brpc_port, 8060);
+        assert!(c.storage_root_path.is_absolute());
+    }
+}

@@ -1,0 +1,369 @@
+//! Writing a load's rows into tablets: validates rows against the table schema, hashes
+//! them to buckets, buffers per tablet, and writes sorted segments; at the end records one
+//! pending rowset per touched tablet. Entry: [`TabletSinkExec`] (built from a `SinkSpec`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array};
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::hash_utils::{create_hashes, RandomState};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    execute_stream, DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
+    SendableRecordBatchStream,
+};
+use doris_common::fragment::{count_schema, plain_properties, SinkSpec};
+use futures::StreamExt;
+use tracing::debug;
+
+use crate::storage::tablet::{RowsetMeta, SegmentMeta};
+use crate::storage::{now_ms, remove_segment_files, segment, StorageEngine};
+
+/// Seed of the bucket hash; FE bucket pruning must use the same function.
+pub const BUCKET_HASH_STATE: RandomState = RandomState::with_seed(0x646f_7269_735f_6273);
+
+pub struct TabletSinkExec {
+    engine: Arc<StorageEngine>,
+    spec: SinkSpec,
+    input: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+impl TabletSinkExec {
+    pub fn new(engine: Arc<StorageEngine>, spec: SinkSpec, input: Arc<dyn ExecutionPlan>) -> Self {
+        Self {
+            engine,
+            spec,
+            input,
+            properties: plain_properties(count_schema(), 1),
+        }
+    }
+}
+
+impl fmt::Debug for TabletSinkExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TabletSinkExec({}.{})", self.spec.db, self.spec.table)
+    }
+}
+
+impl DisplayAs for TabletSinkExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "TabletSinkExec: txn_id={}", self.spec.txn_id)
+    }
+}
+
+impl ExecutionPlan for TabletSinkExec {
+    fn name(&self) -> &str {
+        "TabletSinkExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = children
+            .pop()
+            .ok_or_else(|| DataFusionError::Internal("sink needs an input".into()))?;
+        Ok(Arc::new(Self::new(
+            Arc::clone(&self.engine),
+            self.spec.clone(),
+            input,
+        )))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(
+                "TabletSinkExec has one partition".into(),
+            ));
+        }
+        let engine = Arc::clone(&self.engine);
+        let spec = self.spec.clone();
+        let input = Arc::clone(&self.input);
+        let fut = async move {
+            let mut writer = TabletsWriter::try_new(engine, spec)?;
+            let mut stream = execute_stream(input, context)?;
+            let result = async {
+                while let Some(batch) = stream.next().await {
+                    writer.write(batch?).await?;
+                }
+                writer.finish().await
+            }
+            .await;
+            match result {
+                Ok(rows) => {
+                    let counts = UInt64Array::from(vec![rows]);
+                    Ok(RecordBatch::try_new(
+                        count_schema(),
+                        vec![Arc::new(counts)],
+                    )?)
+                }
+                Err(e) => {
+                    writer.discard();
+                    Err(e)
+                }
+            }
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            count_schema(),
+            futures::stream::once(fut),
+        )))
+    }
+}
+
+/// Rows buffered for one tablet and the segments already written for it.
+#[derive(Default)]
+struct TabletBuffer {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    segments: Vec<SegmentMeta>,
+}
+
+struct TabletsWriter {
+    engine: Arc<StorageEngine>,
+    spec: SinkSpec,
+    schema: SchemaRef,
+    tablet_ids: Vec<i64>,
+    buffers: HashMap<i64, TabletBuffer>,
+    rowset_ids: HashMap<i64, String>,
+    rows: u64,
+    round_robin: usize,
+}
+
+impl TabletsWriter {
+    fn try_new(engine: Arc<StorageEngine>, spec: SinkSpec) -> Result<Self> {
+        let schema = Arc::new(Schema::new(
+            spec.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.column_type.to_arrow(), c.nullable))
+                .collect::<Vec<_>>(),
+        ));
+        let [partition] = spec.partitions.as_slice() else {
+            return Err(DataFusionError::NotImplemented(
+                "not supported yet: loading into more than one partition".into(),
+            ));
+        };
+        let tablet_ids = partition.tablet_ids.clone();
+        if tablet_ids.is_empty() {
+            return Err(DataFusionError::Internal(
+                "target partition has no tablets".into(),
+            ));
+        }
+        Ok(Self {
+            engine,
+            spec,
+            schema,
+            tablet_ids,
+            buffers: HashMap::new(),
+            rowset_ids: HashMap::new(),
+            rows: 0,
+            round_robin: 0,
+        })
+    }
+
+    /// Checks nullability and string lengths, and casts columns to the stored types.
+    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if batch.num_columns() != self.spec.columns.len() {
+            return Err(DataFusionError::Execution(format!(
+                "insert produced {} columns, table `{}` has {}",
+                batch.num_columns(),
+                self.spec.table,
+                self.spec.columns.len()
+            )));
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+        for (i, col) in self.spec.columns.iter().enumerate() {
+            let mut array = Arc::clone(batch.column(i));
+            let target = self.schema.field(i).data_type();
+            if array.data_type() != target {
+                array = cast(&array, target)?;
+            }
+            if !col.nullable && array.null_count() > 0 {
+                return Err(DataFusionError::Execution(format!(
+                    "Insert has filtered data in strict mode: NULL value for NOT NULL column `{}`",
+                    col.name
+                )));
+            }
+            if let (Some(max), DataType::Utf8) = (col.column_type.max_len(), target) {
+                let strings = array.as_string::<i32>();
+                if let Some(v) = strings.iter().flatten().find(|v| v.len() > max) {
+                    return Err(DataFusionError::Execution(format!(
+                        "Insert has filtered data in strict mode: value '{}' is too long for column `{}` {} ({} > {max} bytes)",
+                        v.chars().take(32).collect::<String>(),
+                        col.name,
+                        col.column_type.sql_name(),
+                        v.len()
+                    )));
+                }
+            }
+            columns.push(array);
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+
+    /// Bucket of every row: hash of the distribution columns modulo the bucket count.
+    fn buckets(&mut self, batch: &RecordBatch) -> Result<Vec<usize>> {
+        let n = self.tablet_ids.len();
+        if self.spec.distribution_columns.is_empty() {
+            self.round_robin = (self.round_robin + 1) % n;
+            return Ok(vec![self.round_robin; batch.num_rows()]);
+        }
+        let arrays: Vec<ArrayRef> = self
+            .spec
+            .distribution_columns
+            .iter()
+            .map(|&i| Arc::clone(batch.column(i)))
+            .collect();
+        let mut hashes = vec![0u64; batch.num_rows()];
+        create_hashes(&arrays, &BUCKET_HASH_STATE, &mut hashes)?;
+        Ok(hashes.iter().map(|h| (*h % n as u64) as usize).collect())
+    }
+
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = self.conform(batch)?;
+        self.rows += batch.num_rows() as u64;
+        let buckets = self.buckets(&batch)?;
+        let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); self.tablet_ids.len()];
+        for (row, b) in buckets.iter().enumerate() {
+            rows_of[*b].push(row as u32);
+        }
+        for (bucket, rows) in rows_of.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let part = if rows.len() == batch.num_rows() {
+                batch.clone()
+            } else {
+                let idx = UInt32Array::from(rows);
+                let cols = batch
+                    .columns()
+                    .iter()
+                    .map(|c| take(c.as_ref(), &idx, None))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                RecordBatch::try_new(Arc::clone(&self.schema), cols)?
+            };
+            let tablet_id = self.tablet_ids[bucket];
+            let buf = self.buffers.entry(tablet_id).or_default();
+            buf.rows += part.num_rows();
+            buf.batches.push(part);
+            if buf.rows >= self.engine.write_buffer_rows {
+                self.flush(tablet_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sorts a tablet's buffered rows and writes them as one segment file.
+    async fn flush(&mut self, tablet_id: i64) -> Result<()> {
+        let Some(buf) = self.buffers.get_mut(&tablet_id) else {
+            return Ok(());
+        };
+        if buf.rows == 0 {
+            return Ok(());
+        }
+        let batches = std::mem::take(&mut buf.batches);
+        buf.rows = 0;
+        let seg_no = buf.segments.len();
+        let rowset_id = self
+            .rowset_ids
+            .entry(tablet_id)
+            .or_insert_with(StorageEngine::new_rowset_id)
+            .clone();
+        let file = format!("{rowset_id}_{seg_no}.dat");
+        let dir = self.engine.tablet_dir(tablet_id);
+        let path = dir.join(&file);
+        let schema = Arc::clone(&self.schema);
+        let keys = self.spec.key_columns.clone();
+        let options = self.engine.segment_options.clone();
+        let (num_rows, size) = tokio::task::spawn_blocking(move || -> Result<(u64, u64)> {
+            std::fs::create_dir_all(&dir)?;
+            let sorted = segment::sort_by_keys(&schema, &batches, &keys)?;
+            let size = segment::write_segment(&path, &sorted, &options)?;
+            Ok((sorted.num_rows() as u64, size))
+        })
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("segment writer failed: {e}")))??;
+        debug!(tablet_id, file, num_rows, size, "segment written");
+        if let Some(buf) = self.buffers.get_mut(&tablet_id) {
+            buf.segments.push(SegmentMeta {
+                file,
+                num_rows,
+                size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Flushes every tablet and records the pending rowsets; returns rows written.
+    async fn finish(&mut self) -> Result<u64> {
+        let ids: Vec<i64> = self.buffers.keys().copied().collect();
+        for id in &ids {
+            self.flush(*id).await?;
+        }
+        let rowsets = self.rowsets();
+        for dir in rowsets.iter().map(|r| self.engine.tablet_dir(r.tablet_id)) {
+            // Make the new files' directory entries durable before recording them.
+            if let Ok(d) = std::fs::File::open(&dir) {
+                d.sync_all()?;
+            }
+        }
+        self.engine.add_pending_rowsets(&rowsets)?;
+        Ok(self.rows)
+    }
+
+    fn rowsets(&self) -> Vec<RowsetMeta> {
+        let now = now_ms();
+        self.buffers
+            .iter()
+            .filter(|(_, b)| !b.segments.is_empty())
+            .filter_map(|(tablet_id, b)| {
+                Some(RowsetMeta {
+                    rowset_id: self.rowset_ids.get(tablet_id)?.clone(),
+                    tablet_id: *tablet_id,
+                    txn_id: self.spec.txn_id,
+                    start_version: 0,
+                    end_version: 0,
+                    num_rows: b.segments.iter().map(|s| s.num_rows).sum(),
+                    data_size: b.segments.iter().map(|s| s.size).sum(),
+                    segments: b.segments.clone(),
+                    creation_time_ms: now,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes the files written so far (the load failed).
+    fn discard(&self) {
+        for r in self.rowsets() {
+            remove_segment_files(&self.engine.tablet_dir(r.tablet_id), &r);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The BE's HTTP server on webserver_port: health and tablet listings (stream load
+//! arrives here in a later change).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::service::Backend;
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    backend: Arc<Backend>,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/api/health", get(health))
+        .route("/api/tablets", get(tablets))
+        .with_state(backend);
+    axum::serve(listener, app).await
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "OK", "msg": "To Be Added"}))
+}
+
+async fn tablets(State(backend): State<Arc<Backend>>) -> Json<Value> {
+    let list: Vec<Value> = backend
+        .engine
+        .tablet_stats()
+        .into_iter()
+        .map(|s| {
+            json!({"tablet_id": s.tablet_id, "version": s.max_version, "row_count": s.row_count,
+                   "data_size": s.data_size, "rowset_count": s.rowset_count})
+        })
+        .collect();
+    Json(json!({"msg": "OK", "code": 0, "data": {"tablets": list}, "count": list.len()}))
+}

@@ -1,0 +1,52 @@
+//! Doris-compatible backend: tablet storage and plan-fragment execution.
+//! The binary's entry is [`run`]; `storage` owns data on disk, `exec` runs fragments,
+//! `service` exposes them over gRPC and `http` over HTTP.
+
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod http;
+pub mod service;
+pub mod storage;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use doris_common::config::ConfFile;
+use tracing::{error, info};
+
+pub const VERSION: &str = concat!("doris-rs-", env!("CARGO_PKG_VERSION"));
+
+/// Loads the configuration, opens storage and serves until killed or a server fails.
+pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let conf = ConfFile::load(&conf_path)?;
+    let config = config::BeConfig::from_conf(&conf)?;
+    let _log_guard =
+        doris_common::config::init_logging(&config.sys_log_dir, "be", &config.sys_log_level)?;
+    info!(conf = %conf_path.display(), root = %config.storage_root_path.display(), "starting backend");
+    let options = storage::SegmentOptions::from_name(&config.segment_compression)?;
+    let engine = Arc::new(storage::StorageEngine::open(
+        &config.storage_root_path,
+        options,
+        config.write_buffer_rows,
+        config.pending_data_expire_time_sec,
+    )?);
+    let backend = Arc::new(service::Backend {
+        executor: exec::FragmentExecutor::new(Arc::clone(&engine)),
+        engine,
+        config,
+        start_time_ms: storage::now_ms(),
+    });
+    tokio::select! {
+        r = service::serve(backend) => {
+            if let Err(e) = &r {
+                error!(error = %e, "backend server stopped");
+            }
+            r
+        }
+        _ = tokio::signal::ctrl_c() => {
+            info!("shutting down");
+            Ok(())
+        }
+    }
+}

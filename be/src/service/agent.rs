@@ -1,0 +1,133 @@
+//! Agent tasks from the FE on be_port: create/drop tablets, publish and clear load
+//! transactions, report tablets.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use doris_common::types::ColumnType;
+use doris_proto::backend_service_server::BackendService;
+use doris_proto::{
+    ClearTransactionRequest, ClearTransactionResponse, CreateTabletRequest, CreateTabletResponse,
+    DropTabletRequest, DropTabletResponse, PublishVersionRequest, PublishVersionResponse,
+    ReportTabletsRequest, ReportTabletsResponse, TabletInfo,
+};
+use tonic::{Request, Response, Status};
+use tracing::info;
+
+use super::Backend;
+use crate::error::BeError;
+use crate::storage::now_ms;
+use crate::storage::tablet::{ColumnMeta, KeysType, TabletMeta};
+
+pub struct AgentImpl(pub Arc<Backend>);
+
+/// Runs blocking storage work (RocksDB syncs, file removal) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BeError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(Status::from)
+}
+
+fn tablet_meta(req: CreateTabletRequest) -> Result<TabletMeta, BeError> {
+    let schema = req
+        .schema
+        .ok_or_else(|| BeError::InvalidArgument("tablet schema missing".into()))?;
+    let keys_type = KeysType::from_proto(schema.keys_type)
+        .ok_or_else(|| BeError::InvalidArgument(format!("keys_type {}", schema.keys_type)))?;
+    let columns = schema
+        .columns
+        .into_iter()
+        .map(|c| {
+            let column_type: ColumnType = serde_json::from_str(&c.column_type)
+                .map_err(|e| BeError::InvalidArgument(format!("column {}: {e}", c.name)))?;
+            Ok(ColumnMeta {
+                name: c.name,
+                column_type,
+                nullable: c.nullable,
+                is_key: c.is_key,
+            })
+        })
+        .collect::<Result<Vec<_>, BeError>>()?;
+    Ok(TabletMeta {
+        tablet_id: req.tablet_id,
+        table_id: req.table_id,
+        partition_id: req.partition_id,
+        index_id: req.index_id,
+        replica_id: req.replica_id,
+        keys_type,
+        columns,
+        schema_version: schema.schema_version,
+        max_version: req.version,
+        creation_time_ms: now_ms(),
+    })
+}
+
+#[tonic::async_trait]
+impl BackendService for AgentImpl {
+    async fn create_tablet(
+        &self,
+        request: Request<CreateTabletRequest>,
+    ) -> Result<Response<CreateTabletResponse>, Status> {
+        let meta = tablet_meta(request.into_inner())?;
+        let engine = Arc::clone(&self.0.engine);
+        blocking(move || engine.create_tablet(meta)).await?;
+        Ok(Response::new(CreateTabletResponse {}))
+    }
+
+    async fn drop_tablet(
+        &self,
+        request: Request<DropTabletRequest>,
+    ) -> Result<Response<DropTabletResponse>, Status> {
+        let ids = request.into_inner().tablet_ids;
+        info!(count = ids.len(), "drop tablets");
+        let engine = Arc::clone(&self.0.engine);
+        blocking(move || engine.drop_tablets(&ids)).await?;
+        Ok(Response::new(DropTabletResponse {}))
+    }
+
+    async fn publish_version(
+        &self,
+        request: Request<PublishVersionRequest>,
+    ) -> Result<Response<PublishVersionResponse>, Status> {
+        let req = request.into_inner();
+        let versions: HashMap<i64, i64> = req.tablet_versions.into_iter().collect();
+        let engine = Arc::clone(&self.0.engine);
+        let missing = blocking(move || engine.publish(req.txn_id, &versions)).await?;
+        Ok(Response::new(PublishVersionResponse {
+            error_tablet_ids: missing,
+        }))
+    }
+
+    async fn clear_transaction(
+        &self,
+        request: Request<ClearTransactionRequest>,
+    ) -> Result<Response<ClearTransactionResponse>, Status> {
+        let txn_id = request.into_inner().txn_id;
+        let engine = Arc::clone(&self.0.engine);
+        blocking(move || engine.clear_txn(txn_id)).await?;
+        Ok(Response::new(ClearTransactionResponse {}))
+    }
+
+    async fn report_tablets(
+        &self,
+        _request: Request<ReportTabletsRequest>,
+    ) -> Result<Response<ReportTabletsResponse>, Status> {
+        let tablets = self
+            .0
+            .engine
+            .tablet_stats()
+            .into_iter()
+            .map(|s| TabletInfo {
+                tablet_id: s.tablet_id,
+                max_version: s.max_version,
+                row_count: s.row_count as i64,
+                data_size: s.data_size as i64,
+                rowset_count: s.rowset_count as i64,
+            })
+            .collect();
+        Ok(Response::new(ReportTabletsResponse { tablets }))
+    }
+}

@@ -1,0 +1,62 @@
+//! The BE's gRPC services: heartbeat (heartbeat_service_port), agent tasks from the FE
+//! (be_port) and plan fragments (brpc_port). [`Backend`] owns the shared state and
+//! [`serve`] binds every port.
+
+mod agent;
+mod heartbeat;
+mod internal;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use doris_proto::backend_service_server::BackendServiceServer;
+use doris_proto::heartbeat_service_server::HeartbeatServiceServer;
+use doris_proto::internal_service_server::InternalServiceServer;
+use tracing::info;
+
+use crate::config::BeConfig;
+use crate::exec::FragmentExecutor;
+use crate::storage::StorageEngine;
+
+/// gRPC messages can carry large plan fragments and result batches.
+const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+/// State shared by every service of one BE process.
+pub struct Backend {
+    pub config: BeConfig,
+    pub engine: Arc<StorageEngine>,
+    pub executor: FragmentExecutor,
+    pub start_time_ms: i64,
+}
+
+/// Binds the three gRPC ports and the HTTP port; resolves when any server stops.
+pub async fn serve(backend: Arc<Backend>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let cfg = &backend.config;
+    let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
+    let hb = HeartbeatServiceServer::new(heartbeat::HeartbeatImpl(Arc::clone(&backend)));
+    let agent = BackendServiceServer::new(agent::AgentImpl(Arc::clone(&backend)))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let internal = InternalServiceServer::new(internal::InternalImpl(Arc::clone(&backend)))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let hb_listener = tokio::net::TcpListener::bind(any(cfg.heartbeat_service_port)).await?;
+    let agent_listener = tokio::net::TcpListener::bind(any(cfg.be_port)).await?;
+    let internal_listener = tokio::net::TcpListener::bind(any(cfg.brpc_port)).await?;
+    let http_listener = tokio::net::TcpListener::bind(any(cfg.webserver_port)).await?;
+    info!(
+        be_port = cfg.be_port,
+        heartbeat_service_port = cfg.heartbeat_service_port,
+        brpc_port = cfg.brpc_port,
+        webserver_port = cfg.webserver_port,
+        "backend listening"
+    );
+    let incoming = |l: tokio::net::TcpListener| tokio_stream::wrappers::TcpListenerStream::new(l);
+    let builder = || tonic::transport::Server::builder().tcp_nodelay(true);
+    tokio::select! {
+        r = builder().add_service(hb).serve_with_incoming(incoming(hb_listener)) => r?,
+        r = builder().add_service(agent).serve_with_incoming(incoming(agent_listener)) => r?,
+        r = builder().add_service(internal).serve_with_incoming(incoming(internal_listener)) => r?,
+        r = crate::http::serve(http_listener, Arc::clone(&backend)) => r?,
+    }
+    Ok(())
+}

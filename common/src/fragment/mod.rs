@@ -1,0 +1,31 @@
+//! The project's own physical plan nodes and the codec that ships them inside plan fragments.
+//! The FE builds [`OlapScanExec`], [`OlapTableSinkExec`] and [`NumbersExec`]; [`DorisCodec`]
+//! serializes them with datafusion-proto, and on the BE a [`StorageResolver`] turns scan and
+//! sink specs into nodes that read and write tablets.
+
+mod codec;
+mod numbers;
+mod scan;
+mod sink;
+
+pub use codec::{DorisCodec, StorageResolver};
+pub use numbers::{NumbersExec, NumbersFunction};
+pub use scan::{OlapScanExec, ScanSpec, TabletRead};
+pub use sink::{count_schema, OlapTableSinkExec, SinkColumn, SinkPartition, SinkSpec};
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::{Partitioning, PlanProperties};
+
+/// Plan properties for a leaf or sink node with `partitions` unordered output partitions.
+pub fn plain_properties(schema: SchemaRef, partitions: usize) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(schema),
+        Partitioning::UnknownPartitioning(partitions.max(1)),
+        EmissionType::Incremental,
+        Boundedness::Bounded,
+    ))
+}

@@ -1,0 +1,136 @@
+//! Write of a query's output into an OLAP table's tablets under a load transaction.
+//! [`OlapTableSinkExec`] is what the FE plans; a BE replaces it (through
+//! [`super::StorageResolver`]) with a writer that distributes rows to buckets.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
+    SendableRecordBatchStream,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::types::ColumnType;
+
+/// A column of the target table, as the writer validates it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SinkColumn {
+    pub name: String,
+    pub column_type: ColumnType,
+    pub nullable: bool,
+}
+
+/// One target partition: its tablets in bucket order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SinkPartition {
+    pub partition_id: i64,
+    pub tablet_ids: Vec<i64>,
+}
+
+/// Everything a BE needs to write rows into a table under a transaction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SinkSpec {
+    pub txn_id: i64,
+    pub db: String,
+    pub table: String,
+    pub table_id: i64,
+    pub columns: Vec<SinkColumn>,
+    /// Sort-key columns (indices into `columns`): segments are sorted by them.
+    pub key_columns: Vec<usize>,
+    /// Hash-distribution columns; empty means random distribution.
+    pub distribution_columns: Vec<usize>,
+    pub partitions: Vec<SinkPartition>,
+    /// Backends holding a replica of every target tablet.
+    pub replica_backends: Vec<i64>,
+}
+
+/// The single-column (`count`, UInt64) schema an insert plan returns.
+pub fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
+}
+
+/// FE-side sink node; it cannot execute on the FE.
+#[derive(Debug)]
+pub struct OlapTableSinkExec {
+    pub spec: SinkSpec,
+    pub input: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+impl OlapTableSinkExec {
+    pub fn new(spec: SinkSpec, input: Arc<dyn ExecutionPlan>) -> Self {
+        Self {
+            spec,
+            input,
+            properties: super::plain_properties(count_schema(), 1),
+        }
+    }
+}
+
+impl DisplayAs for OlapTableSinkExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let tablets: usize = self
+            .spec
+            .partitions
+            .iter()
+            .map(|p| p.tablet_ids.len())
+            .sum();
+        write!(
+            f,
+            "OlapTableSink: TABLE: {}.{}, txn_id={}, tablets={}",
+            self.spec.db, self.spec.table, self.spec.txn_id, tablets
+        )
+    }
+}
+
+impl ExecutionPlan for OlapTableSinkExec {
+    fn name(&self) -> &str {
+        "OlapTableSinkExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match children.pop() {
+            Some(input) if children.is_empty() => Ok(Arc::new(Self::new(self.spec.clone(), input))),
+            _ => Err(DataFusionError::Internal(
+                "OlapTableSinkExec takes exactly one child".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        _partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        Err(DataFusionError::Internal(
+            "OlapTableSinkExec only runs on a backend".into(),
+        ))
+    }
+}

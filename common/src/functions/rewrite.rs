@@ -1,0 +1,432 @@
+//! AST rewrite giving MySQL semantics to constructs DataFusion would plan differently.
+//! Entry point: [`rewrite_mysql_semantics`], applied to a parsed statement before DataFusion
+//! plans it.
+//!
+//! Rewrites (post-order, so nested expressions are handled too):
+//! * `a / b` -> `__mysql_divide(a, b)`, `a DIV b` -> `__mysql_intdiv(a, b)`,
+//!   `a % b` -> `__mysql_mod(a, b)` (see [`super::arith`]; sqlparser does not parse the
+//!   infix `a MOD b`, the function form `MOD(a, b)` is a registered alias).
+//! * numeric literals with an exponent (`5e0`) -> `CAST('5e0' AS DOUBLE)`: in MySQL they
+//!   are DOUBLE even when decimal literals are planned as DECIMAL.
+//! * `IF(c, a, b)` -> `CASE WHEN c THEN a ELSE b END` (`c` cast to BOOLEAN unless it is
+//!   already a predicate, so `IF(1, ..)` works).
+//! * `GROUP_CONCAT([DISTINCT] x [, sep] [ORDER BY ..] [SEPARATOR s])` ->
+//!   `string_agg([DISTINCT] concat(x), sep [ORDER BY ..])`; the default separator is `','`;
+//!   several arguments with a `SEPARATOR` clause are concatenated (MySQL), two arguments
+//!   without one are value and separator (Doris).
+//! * `SUBSTRING(s FROM p FOR n)` / `SUBSTR(s, p, n)` -> `substr(s, p, n)`, so the registered
+//!   MySQL `substr` is used instead of DataFusion's planner shortcut.
+//! * `TIMESTAMPDIFF(unit, a, b)` / `TIMESTAMPADD(unit, n, d)`: the bare unit keyword becomes
+//!   a string literal.
+//! * bare `CURRENT_USER` -> `current_user()`.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, BinaryOperator, CaseWhen, CastKind, DataType, DuplicateTreatment,
+    ExactNumberInfo, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement,
+    UnaryOperator, Value,
+};
+
+/// Rewrites `stmt` in place so DataFusion plans it with MySQL semantics (see the module
+/// documentation for the list of rewrites).
+pub fn rewrite_mysql_semantics(stmt: &mut Statement) {
+    let _ = visit_expressions_mut(stmt, |expr| {
+        rewrite_expr(expr);
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn placeholder() -> Expr {
+    Expr::value(Value::Null)
+}
+
+/// `name(args...)` as a plain function call.
+pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
+    call_with(name, args, None, vec![])
+}
+
+fn call_with(
+    name: &str,
+    args: Vec<Expr>,
+    duplicate_treatment: Option<DuplicateTreatment>,
+    clauses: Vec<FunctionArgumentClause>,
+) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses,
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn rewrite_expr(expr: &mut Expr) {
+    match expr {
+        Expr::BinaryOp { op, .. } => {
+            let name = match op {
+                BinaryOperator::Divide => "__mysql_divide",
+                BinaryOperator::MyIntegerDivide => "__mysql_intdiv",
+                BinaryOperator::Modulo => "__mysql_mod",
+                _ => return,
+            };
+            if let Expr::BinaryOp { left, right, .. } = std::mem::replace(expr, placeholder()) {
+                *expr = call(name, vec![*left, *right]);
+            }
+        }
+        Expr::Value(v) => {
+            if let Value::Number(n, false) = &v.value {
+                if n.contains(['e', 'E']) {
+                    let text = n.clone();
+                    *expr = Expr::Cast {
+                        kind: CastKind::Cast,
+                        expr: Box::new(Expr::value(Value::SingleQuotedString(text))),
+                        data_type: DataType::Double(ExactNumberInfo::None),
+                        array: false,
+                        format: None,
+                    };
+                }
+            }
+        }
+        Expr::Substring { .. } => {
+            if let Expr::Substring {
+                expr: s,
+                substring_from,
+                substring_for,
+                ..
+            } = std::mem::replace(expr, placeholder())
+            {
+                let from = substring_from.map_or_else(|| Expr::value(number("1")), |f| *f);
+                let mut args = vec![*s, from];
+                if let Some(len) = substring_for {
+                    args.push(*len);
+                }
+                *expr = call("substr", args);
+            }
+        }
+        Expr::Identifier(id)
+            if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("current_user") =>
+        {
+            *expr = call("current_user", vec![]);
+        }
+        Expr::Function(f) => {
+            if let Some(new) = rewrite_function(f) {
+                *expr = new;
+            }
+        }
+        _ => {}
+    }
+}
+
+fn number(n: &str) -> Value {
+    Value::Number(n.to_string(), false)
+}
+
+/// Lower-case name of a single-part, unquoted function name.
+fn simple_name(name: &ObjectName) -> Option<String> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(id)] if id.quote_style.is_none() => {
+            Some(id.value.to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
+/// The plain expression arguments of a call, if it has only those (no clauses, no
+/// named arguments, no wildcards).
+fn plain_args(list: &FunctionArgumentList) -> Option<Vec<Expr>> {
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rewrite_function(f: &mut Function) -> Option<Expr> {
+    let name = simple_name(&f.name)?;
+    if f.over.is_some() {
+        return None;
+    }
+    let FunctionArguments::List(list) = &mut f.args else {
+        return None;
+    };
+    match name.as_str() {
+        "if" => {
+            let args = plain_args(list)?;
+            let [cond, then, otherwise]: [Expr; 3] = args.try_into().ok()?;
+            let condition = if is_predicate(&cond) {
+                cond
+            } else {
+                Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(cond),
+                    data_type: DataType::Boolean,
+                    array: false,
+                    format: None,
+                }
+            };
+            Some(Expr::Case {
+                case_token: AttachedToken::empty(),
+                end_token: AttachedToken::empty(),
+                operand: None,
+                conditions: vec![CaseWhen {
+                    condition,
+                    result: then,
+                }],
+                else_result: Some(Box::new(otherwise)),
+            })
+        }
+        "group_concat" => rewrite_group_concat(list, f.filter.take()),
+        "timestampdiff" | "timestampadd" => {
+            if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = list.args.first_mut()
+            {
+                if let Expr::Identifier(unit) = first {
+                    *first =
+                        Expr::value(Value::SingleQuotedString(unit.value.to_ascii_uppercase()));
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+fn rewrite_group_concat(
+    list: &mut FunctionArgumentList,
+    filter: Option<Box<Expr>>,
+) -> Option<Expr> {
+    let mut values = Vec::new();
+    for a in &list.args {
+        match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => values.push(e.clone()),
+            _ => return None,
+        }
+    }
+    if values.is_empty() {
+        return None;
+    }
+    let mut separator = None;
+    let mut clauses = Vec::new();
+    for c in list.clauses.drain(..) {
+        match c {
+            FunctionArgumentClause::Separator(v) => separator = Some(Expr::Value(v)),
+            other => clauses.push(other),
+        }
+    }
+    let (value, separator) = match separator {
+        Some(sep) => (call("concat", values.clone()), sep),
+        None if values.len() == 2 => {
+            let sep = values.pop()?;
+            (call("concat", values.clone()), sep)
+        }
+        None => (
+            call("concat", values.clone()),
+            Expr::value(Value::SingleQuotedString(",".to_string())),
+        ),
+    };
+    let distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+    if distinct && values.len() == 1 {
+        // DISTINCT aggregates only accept ORDER BY on the aggregated expression itself: order
+        // by the stringified value when the ORDER BY names the original one.
+        for c in &mut clauses {
+            if let FunctionArgumentClause::OrderBy(obs) = c {
+                for ob in obs.iter_mut() {
+                    if ob.expr == values[0] {
+                        ob.expr = value.clone();
+                    }
+                }
+            }
+        }
+    }
+    let mut out = call_with(
+        "string_agg",
+        vec![value, separator],
+        list.duplicate_treatment,
+        clauses,
+    );
+    if let Expr::Function(f) = &mut out {
+        f.filter = filter;
+    }
+    Some(out)
+}
+
+/// Whether `e` certainly evaluates to a boolean (so `IF` needs no cast).
+fn is_predicate(e: &Expr) -> bool {
+    match e {
+        Expr::BinaryOp { op, .. } => matches!(
+            op,
+            BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+                | BinaryOperator::And
+                | BinaryOperator::Or
+                | BinaryOperator::Xor
+        ),
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            ..
+        } => true,
+        Expr::Nested(inner) => is_predicate(inner),
+        Expr::Value(v) => matches!(v.value, Value::Boolean(_)),
+        Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsTrue(_)
+        | Expr::IsNotTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::IsNotFalse(_)
+        | Expr::IsUnknown(_)
+        | Expr::IsNotUnknown(_)
+        | Expr::IsDistinctFrom(..)
+        | Expr::IsNotDistinctFrom(..)
+        | Expr::InList { .. }
+        | Expr::InSubquery { .. }
+        | Expr::Between { .. }
+        | Expr::Like { .. }
+        | Expr::ILike { .. }
+        | Expr::SimilarTo { .. }
+        | Expr::RLike { .. }
+        | Expr::Exists { .. } => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functions::test_util::{q, q_all, q_type};
+    use datafusion::sql::sqlparser::dialect::MySqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn rewritten(sql: &str) -> String {
+        let mut stmts = Parser::parse_sql(&MySqlDialect {}, sql).expect("parse");
+        rewrite_mysql_semantics(&mut stmts[0]);
+        stmts[0].to_string()
+    }
+
+    #[test]
+    fn operators_become_calls() {
+        assert_eq!(
+            rewritten("SELECT a / b, a DIV b, a % b FROM t"),
+            "SELECT __mysql_divide(a, b), __mysql_intdiv(a, b), __mysql_mod(a, b) FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT (a + 1) / (b / 2) FROM t"),
+            "SELECT __mysql_divide((a + 1), (__mysql_divide(b, 2))) FROM t"
+        );
+    }
+
+    #[test]
+    fn exponent_literals_are_double() {
+        assert_eq!(
+            rewritten("SELECT 5e0, 1.5"),
+            "SELECT CAST('5e0' AS DOUBLE), 1.5"
+        );
+        assert_eq!(q("SELECT 1e300 * 10"), "1e301");
+    }
+
+    #[test]
+    fn if_function() {
+        assert_eq!(q("SELECT if(1>2,'a','b')"), "b");
+        assert_eq!(q("SELECT IF(1 < 2, 'a', 'b')"), "a");
+        assert_eq!(q("SELECT if(1, 'yes', 'no')"), "yes");
+        assert_eq!(q("SELECT if(0, 'yes', 'no')"), "no");
+        assert_eq!(q("SELECT if(NULL, 'yes', 'no')"), "no");
+        assert_eq!(q("SELECT if(1 > 0, 1, 2.5)"), "1.0");
+    }
+
+    #[test]
+    fn nested_rewrites() {
+        assert_eq!(q("SELECT if(10 / 4 > 2, 7 DIV 2, 0)"), "3");
+    }
+
+    #[test]
+    fn substring_forms() {
+        assert_eq!(q("SELECT SUBSTRING('hello' FROM 2 FOR 3)"), "ell");
+        assert_eq!(q("SELECT substring('hello', -3)"), "llo");
+        assert_eq!(q("SELECT substr('hello', -3, 2)"), "ll");
+        assert_eq!(q("SELECT mid('hello', 2, 2)"), "el");
+    }
+
+    #[test]
+    fn group_concat_variants() {
+        let t = "(VALUES (1, 'b'), (2, 'a'), (3, 'b'), (4, NULL)) t(id, v)";
+        assert_eq!(
+            q(&format!("SELECT group_concat(v ORDER BY id) FROM {t}")),
+            "b,a,b"
+        );
+        assert_eq!(
+            q(&format!(
+                "SELECT GROUP_CONCAT(v ORDER BY id SEPARATOR ', ') FROM {t}"
+            )),
+            "b, a, b"
+        );
+        assert_eq!(
+            q(&format!(
+                "SELECT group_concat(DISTINCT v ORDER BY v) FROM {t}"
+            )),
+            "a,b"
+        );
+        assert_eq!(
+            q(&format!(
+                "SELECT group_concat(DISTINCT v ORDER BY v DESC SEPARATOR '|') FROM {t}"
+            )),
+            "b|a"
+        );
+        assert_eq!(
+            q(&format!(
+                "SELECT group_concat(id, '-') FROM (SELECT * FROM {t} ORDER BY id) s"
+            )),
+            "1-2-3-4"
+        );
+        assert_eq!(
+            q(&format!(
+                "SELECT group_concat(id, v ORDER BY id SEPARATOR ';') FROM {t}"
+            )),
+            "1b;2a;3b"
+        );
+        assert_eq!(
+            q_all(&format!(
+                "SELECT group_concat(id ORDER BY id) FROM {t} GROUP BY v ORDER BY v"
+            )),
+            vec!["2", "1,3", "4"]
+        );
+    }
+
+    #[test]
+    fn timestampdiff_unit_keyword() {
+        assert_eq!(
+            rewritten("SELECT TIMESTAMPDIFF(DAY, a, b)"),
+            "SELECT TIMESTAMPDIFF('DAY', a, b)"
+        );
+    }
+
+    #[test]
+    fn current_user_without_parens() {
+        assert_eq!(q("SELECT current_user"), "root@%");
+        assert_eq!(q_type("SELECT current_user"), arrow_utf8());
+    }
+
+    fn arrow_utf8() -> datafusion::arrow::datatypes::DataType {
+        datafusion::arrow::datatypes::DataType::Utf8
+    }
+}

@@ -1,0 +1,8 @@
+//! Code shared by FE and BE: configuration files, Doris column types, MySQL functions and the
+//! plan-fragment codec that carries the project's own plan nodes between processes.
+
+pub mod config;
+pub mod fragment;
+pub mod functions;
+pub mod ipc;
+pub mod types;

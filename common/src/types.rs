@@ -1,0 +1,91 @@
+//! Doris column types and their Arrow representation, shared by FE catalog and BE tablet schema.
+//! [`ColumnType`] is what DDL declares; [`ColumnType::to_arrow`] is how segments store it.
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+/// Largest DECIMAL precision (DECIMALV3 with 128-bit storage).
+pub const MAX_DECIMAL_PRECISION: u8 = 38;
+
+/// A column type as declared in Doris DDL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColumnType {
+    Boolean,
+    TinyInt,
+    SmallInt,
+    Int,
+    BigInt,
+    /// 128-bit integer; stored as DECIMAL(38, 0), so values are limited to 38 digits.
+    LargeInt,
+    Float,
+    Double,
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
+    Date,
+    /// DATETIME(p), p = fractional second digits 0..=6.
+    DateTime {
+        precision: u8,
+    },
+    Char {
+        len: u32,
+    },
+    Varchar {
+        len: u32,
+    },
+    String,
+}
+
+impl ColumnType {
+    /// The Arrow type used in memory and in segment files.
+    pub fn to_arrow(&self) -> DataType {
+        match self {
+            ColumnType::Boolean => DataType::Boolean,
+            ColumnType::TinyInt => DataType::Int8,
+            ColumnType::SmallInt => DataType::Int16,
+            ColumnType::Int => DataType::Int32,
+            ColumnType::BigInt => DataType::Int64,
+            ColumnType::LargeInt => DataType::Decimal128(MAX_DECIMAL_PRECISION, 0),
+            ColumnType::Float => DataType::Float32,
+            ColumnType::Double => DataType::Float64,
+            ColumnType::Decimal { precision, scale } => {
+                DataType::Decimal128(*precision, *scale as i8)
+            }
+            ColumnType::Date => DataType::Date32,
+            ColumnType::DateTime { .. } => DataType::Timestamp(TimeUnit::Microsecond, None),
+            ColumnType::Char { .. } | ColumnType::Varchar { .. } | ColumnType::String => {
+                DataType::Utf8
+            }
+        }
+    }
+
+    /// The type as `SHOW CREATE TABLE` / `DESC` print it (Doris spelling).
+    pub fn sql_name(&self) -> String {
+        match self {
+            ColumnType::Boolean => "boolean".into(),
+            ColumnType::TinyInt => "tinyint".into(),
+            ColumnType::SmallInt => "smallint".into(),
+            ColumnType::Int => "int".into(),
+            ColumnType::BigInt => "bigint".into(),
+            ColumnType::LargeInt => "largeint".into(),
+            ColumnType::Float => "float".into(),
+            ColumnType::Double => "double".into(),
+            ColumnType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
+            ColumnType::Date => "date".into(),
+            ColumnType::DateTime { precision: 0 } => "datetime".into(),
+            ColumnType::DateTime { precision } => format!("datetime({precision})"),
+            ColumnType::Char { len } => format!("char({len})"),
+            ColumnType::Varchar { len } => format!("varchar({len})"),
+            ColumnType::String => "text".into(),
+        }
+    }
+
+    /// Maximum length in bytes for CHAR/VARCHAR columns, checked on every write.
+    pub fn max_len(&self) -> Option<usize> {
+        match self {
+            ColumnType::Char { len } | ColumnType::Varchar { len } => Some(*len as usize),
+            _ => None,
+        }
+    }
+}

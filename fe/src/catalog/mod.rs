@@ -1,0 +1,198 @@
+//! The in-memory catalog and the one function that changes it.
+//! [`Catalog::apply`] applies a [`JournalEntry`]: the same code runs when a change is made
+//! and when the edit log is replayed, so the two can never disagree.
+
+pub mod model;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use model::*;
+
+/// How many ids one `IdWatermark` entry reserves.
+pub const ID_BATCH: i64 = 1000;
+
+/// One catalog change: the unit of the edit log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum JournalEntry {
+    /// Ids below `next_id` may have been handed out; never reuse them.
+    IdWatermark {
+        next_id: i64,
+    },
+    CreateDatabase {
+        id: i64,
+        name: String,
+        create_time_ms: i64,
+    },
+    DropDatabase {
+        id: i64,
+    },
+    CreateTable {
+        db_id: i64,
+        table: Box<Table>,
+    },
+    DropTable {
+        db_id: i64,
+        table_id: i64,
+    },
+    AddBackend {
+        backend: Backend,
+    },
+    DropBackend {
+        id: i64,
+    },
+    UpsertUser {
+        user: User,
+    },
+    DropUser {
+        key: String,
+    },
+    SetGlobalVariable {
+        name: String,
+        value: String,
+    },
+    /// A load committed: partitions get their new versions (not yet visible).
+    CommitTxn {
+        txn: CommittedTxn,
+    },
+    /// A committed load was published on every BE: its versions become visible.
+    VisibleTxn {
+        txn_id: i64,
+        time_ms: i64,
+    },
+}
+
+/// The whole metadata state; serialised as the image (checkpoint).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Catalog {
+    /// First id not yet reserved by an `IdWatermark`.
+    pub id_watermark: i64,
+    pub databases: BTreeMap<i64, Database>,
+    pub backends: BTreeMap<i64, Backend>,
+    pub users: BTreeMap<String, User>,
+    pub global_variables: BTreeMap<String, String>,
+    pub committed_txns: BTreeMap<i64, CommittedTxn>,
+}
+
+impl Catalog {
+    /// Applies one change. Entries are validated before they are logged, so applying
+    /// never fails; an entry that refers to something gone is ignored.
+    pub fn apply(&mut self, entry: &JournalEntry) {
+        match entry {
+            JournalEntry::IdWatermark { next_id } => {
+                self.id_watermark = self.id_watermark.max(*next_id);
+            }
+            JournalEntry::CreateDatabase {
+                id,
+                name,
+                create_time_ms,
+            } => {
+                self.databases.insert(
+                    *id,
+                    Database {
+                        id: *id,
+                        name: name.clone(),
+                        tables: BTreeMap::new(),
+                        create_time_ms: *create_time_ms,
+                    },
+                );
+            }
+            JournalEntry::DropDatabase { id } => {
+                self.databases.remove(id);
+            }
+            JournalEntry::CreateTable { db_id, table } => {
+                if let Some(db) = self.databases.get_mut(db_id) {
+                    db.tables.insert(table.id, (**table).clone());
+                }
+            }
+            JournalEntry::DropTable { db_id, table_id } => {
+                if let Some(db) = self.databases.get_mut(db_id) {
+                    db.tables.remove(table_id);
+                }
+            }
+            JournalEntry::AddBackend { backend } => {
+                self.backends.insert(backend.id, backend.clone());
+            }
+            JournalEntry::DropBackend { id } => {
+                self.backends.remove(id);
+            }
+            JournalEntry::UpsertUser { user } => {
+                self.users
+                    .insert(User::key(&user.name, &user.host), user.clone());
+            }
+            JournalEntry::DropUser { key } => {
+                self.users.remove(key);
+            }
+            JournalEntry::SetGlobalVariable { name, value } => {
+                self.global_variables.insert(name.clone(), value.clone());
+            }
+            JournalEntry::CommitTxn { txn } => {
+                if let Some(table) = self.table_mut(txn.db_id, txn.table_id) {
+                    for (pid, version) in &txn.partition_versions {
+                        if let Some(p) = table.partitions.iter_mut().find(|p| p.id == *pid) {
+                            p.next_version = p.next_version.max(version + 1);
+                        }
+                    }
+                }
+                self.committed_txns.insert(txn.txn_id, txn.clone());
+            }
+            JournalEntry::VisibleTxn { txn_id, time_ms } => {
+                if let Some(txn) = self.committed_txns.remove(txn_id) {
+                    if let Some(table) = self.table_mut(txn.db_id, txn.table_id) {
+                        for (pid, version) in &txn.partition_versions {
+                            if let Some(p) = table.partitions.iter_mut().find(|p| p.id == *pid) {
+                                if *version > p.visible_version {
+                                    p.visible_version = *version;
+                                    p.visible_version_time_ms = *time_ms;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn db_by_name(&self, name: &str) -> Option<&Database> {
+        self.databases.values().find(|d| d.name == name)
+    }
+
+    pub fn table_mut(&mut self, db_id: i64, table_id: i64) -> Option<&mut Table> {
+        self.databases.get_mut(&db_id)?.tables.get_mut(&table_id)
+    }
+
+    pub fn backend_by_endpoint(&self, host: &str, port: u16) -> Option<&Backend> {
+        self.backends
+            .values()
+            .find(|b| b.host == host && b.heartbeat_port == port)
+    }
+
+    /// Tablet count per backend id.
+    pub fn tablets_per_backend(&self) -> BTreeMap<i64, usize> {
+        let mut out: BTreeMap<i64, usize> = self.backends.keys().map(|id| (*id, 0)).collect();
+        for db in self.databases.values() {
+            for t in db.tables.values() {
+                for p in &t.partitions {
+                    for tablet in &p.tablets {
+                        for r in &tablet.replicas {
+                            *out.entry(r.backend_id).or_default() += 1;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Database {
+    /// Exact name first, then case-insensitively (unquoted identifiers arrive lower-cased).
+    pub fn table_by_name(&self, name: &str) -> Option<&Table> {
+        self.tables.values().find(|t| t.name == name).or_else(|| {
+            self.tables
+                .values()
+                .find(|t| t.name.eq_ignore_ascii_case(name))
+        })
+    }
+}

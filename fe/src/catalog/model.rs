@@ -1,0 +1,189 @@
+//! The metadata tree: databases → tables → partitions → tablets → replicas, plus backends,
+//! users and committed load transactions. Plain serializable data; changes go through
+//! [`super::Catalog::apply`].
+
+use std::collections::BTreeMap;
+
+use doris_common::types::ColumnType;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Database {
+    pub id: i64,
+    pub name: String,
+    pub tables: BTreeMap<i64, Table>,
+    pub create_time_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeysType {
+    Duplicate,
+    Aggregate,
+    Unique,
+}
+
+impl KeysType {
+    pub fn sql(&self) -> &'static str {
+        match self {
+            KeysType::Duplicate => "DUPLICATE KEY",
+            KeysType::Aggregate => "AGGREGATE KEY",
+            KeysType::Unique => "UNIQUE KEY",
+        }
+    }
+
+    pub fn proto(&self) -> i32 {
+        match self {
+            KeysType::Duplicate => 0,
+            KeysType::Aggregate => 1,
+            KeysType::Unique => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ColumnDefault {
+    Null,
+    Literal(String),
+    CurrentTimestamp,
+    CurrentDate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub column_type: ColumnType,
+    pub nullable: bool,
+    pub is_key: bool,
+    /// Aggregation of a value column in an AGGREGATE KEY table (`SUM`, `REPLACE`, ...).
+    pub aggregation: Option<String>,
+    pub default: Option<ColumnDefault>,
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Distribution {
+    Hash {
+        columns: Vec<String>,
+        buckets: u32,
+        auto: bool,
+    },
+    Random {
+        buckets: u32,
+        auto: bool,
+    },
+}
+
+impl Distribution {
+    pub fn buckets(&self) -> u32 {
+        match self {
+            Distribution::Hash { buckets, .. } | Distribution::Random { buckets, .. } => *buckets,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Replica {
+    pub id: i64,
+    pub backend_id: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tablet {
+    pub id: i64,
+    pub replicas: Vec<Replica>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Partition {
+    pub id: i64,
+    pub name: String,
+    /// The base index id (rollups come later).
+    pub index_id: i64,
+    /// Version readers use; data of later versions is invisible.
+    pub visible_version: i64,
+    pub visible_version_time_ms: i64,
+    /// Version the next committed load gets.
+    pub next_version: i64,
+    /// Tablets in bucket order.
+    pub tablets: Vec<Tablet>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Table {
+    pub id: i64,
+    pub name: String,
+    pub columns: Vec<Column>,
+    pub keys_type: KeysType,
+    pub key_columns: Vec<String>,
+    pub distribution: Distribution,
+    pub partitions: Vec<Partition>,
+    pub properties: BTreeMap<String, String>,
+    pub comment: String,
+    pub create_time_ms: i64,
+    pub schema_version: i32,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn tablet_count(&self) -> usize {
+        self.partitions.iter().map(|p| p.tablets.len()).sum()
+    }
+
+    pub fn replication_num(&self) -> usize {
+        self.partitions
+            .first()
+            .and_then(|p| p.tablets.first())
+            .map_or(1, |t| t.replicas.len())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Backend {
+    pub id: i64,
+    pub host: String,
+    pub heartbeat_port: u16,
+}
+
+impl Backend {
+    pub fn endpoint(&self) -> String {
+        format!("{}:{}", self.host, self.heartbeat_port)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub name: String,
+    pub host: String,
+    /// Hex of SHA1(SHA1(password)); `None` = no password.
+    pub password_sha1_sha1: Option<String>,
+}
+
+impl User {
+    pub fn key(name: &str, host: &str) -> String {
+        format!("'{name}'@'{host}'")
+    }
+}
+
+/// A committed load whose publish may not have finished: on restart it is published again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommittedTxn {
+    pub txn_id: i64,
+    pub label: String,
+    pub db_id: i64,
+    pub table_id: i64,
+    /// `(partition_id, version)` assigned at commit.
+    pub partition_versions: Vec<(i64, i64)>,
+    pub commit_time_ms: i64,
+    pub rows: u64,
+}

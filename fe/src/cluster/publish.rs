@@ -1,0 +1,118 @@
+//! Publishing committed load transactions: every BE holding a touched tablet makes the
+//! txn's rowsets visible at the committed version, then the FE logs `VisibleTxn`.
+//! Committed txns that could not be published (a BE down, an FE crash) are retried by
+//! [`run_publish_retries`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use doris_proto::PublishVersionRequest;
+use tracing::{info, warn};
+
+use crate::catalog::{CommittedTxn, JournalEntry};
+use crate::env::Env;
+use crate::error::{FeError, Result};
+
+/// Publishes `txn` on every BE and marks it visible.
+pub async fn publish_txn(env: &Arc<Env>, txn: &CommittedTxn) -> Result<()> {
+    // backend id -> tablet id -> version
+    let mut per_backend: HashMap<i64, HashMap<i64, i64>> = HashMap::new();
+    {
+        let catalog = env.catalog.read();
+        let table = catalog
+            .databases
+            .get(&txn.db_id)
+            .and_then(|d| d.tables.get(&txn.table_id));
+        let Some(table) = table else {
+            // The table was dropped after commit: nothing left to publish.
+            drop(catalog);
+            mark_visible(env, txn.txn_id)?;
+            return Ok(());
+        };
+        for (pid, version) in &txn.partition_versions {
+            let Some(p) = table.partitions.iter().find(|p| p.id == *pid) else {
+                continue;
+            };
+            for tablet in &p.tablets {
+                for r in &tablet.replicas {
+                    per_backend
+                        .entry(r.backend_id)
+                        .or_default()
+                        .insert(tablet.id, *version);
+                }
+            }
+        }
+    }
+    for (backend_id, tablet_versions) in per_backend {
+        let (host, port) = {
+            let catalog = env.catalog.read();
+            let b = catalog.backends.get(&backend_id).ok_or_else(|| {
+                FeError::Backend(format!(
+                    "backend {backend_id} of a touched tablet was dropped"
+                ))
+            })?;
+            let port = env
+                .backend_state
+                .read()
+                .get(&backend_id)
+                .filter(|s| s.alive)
+                .map(|s| s.be_port)
+                .ok_or_else(|| {
+                    FeError::Backend(format!("backend {} is not alive", b.endpoint()))
+                })?;
+            (b.host.clone(), port)
+        };
+        let mut client = env.clients.agent(&host, port)?;
+        let req = PublishVersionRequest {
+            txn_id: txn.txn_id,
+            tablet_versions,
+        };
+        let resp = tokio::time::timeout(Duration::from_secs(30), client.publish_version(req))
+            .await
+            .map_err(|_| FeError::Backend(format!("publish to {host}:{port} timed out")))??
+            .into_inner();
+        if !resp.error_tablet_ids.is_empty() {
+            return Err(FeError::Backend(format!(
+                "backend {host}:{port} lacks tablets {:?}",
+                resp.error_tablet_ids
+            )));
+        }
+    }
+    mark_visible(env, txn.txn_id)
+}
+
+fn mark_visible(env: &Env, txn_id: i64) -> Result<()> {
+    env.log_and_apply(JournalEntry::VisibleTxn {
+        txn_id,
+        time_ms: chrono::Utc::now().timestamp_millis(),
+    })?;
+    Ok(())
+}
+
+/// Retries publishing committed-but-invisible txns (in commit order per table).
+pub async fn run_publish_retries(env: Arc<Env>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let pending: Vec<CommittedTxn> = env
+            .catalog
+            .read()
+            .committed_txns
+            .values()
+            .cloned()
+            .collect();
+        for txn in pending {
+            let lock = env.publish_lock(txn.table_id);
+            let Ok(_guard) = lock.try_lock() else {
+                continue;
+            };
+            if !env.catalog.read().committed_txns.contains_key(&txn.txn_id) {
+                continue;
+            }
+            match publish_txn(&env, &txn).await {
+                Ok(()) => info!(txn_id = txn.txn_id, "published committed transaction"),
+                Err(e) => warn!(txn_id = txn.txn_id, error = %e, "publish retry failed"),
+            }
+        }
+    }
+}

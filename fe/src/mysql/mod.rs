@@ -1,0 +1,379 @@
+//! The MySQL protocol front on `query_port` (opensrv-mysql): handshake and
+//! mysql_native_password authentication, COM_QUERY with multi-statements, COM_INIT_DB,
+//! COM_PING, COM_QUIT. Entry point: [`serve`]; statements go to [`crate::qe`].
+
+pub mod result;
+pub mod session;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use opensrv_mysql::{
+    AsyncMysqlIntermediary, AsyncMysqlShim, ErrorKind, InitWriter, OkResponse, ParamParser,
+    QueryResultWriter, StatementMetaWriter,
+};
+use parking_lot::Mutex;
+use sha1::{Digest, Sha1};
+use tokio::io::AsyncWrite;
+use tracing::{debug, info, warn};
+
+use crate::env::Env;
+use crate::error::FeError;
+use crate::qe;
+use result::{mysql_columns, render_rows, QueryOutput};
+use session::{default_variables, ProcessInfo, Session};
+
+/// Accepts MySQL connections forever.
+pub async fn serve(env: Arc<Env>, listener: tokio::net::TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        if env.sessions.count() >= env.config.qe_max_connection {
+            warn!(%peer, "too many connections; refusing");
+            continue;
+        }
+        let env = Arc::clone(&env);
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let shim = Shim::new(env, peer.ip().to_string());
+            let id = shim.session.connection_id;
+            let (r, w) = stream.into_split();
+            if let Err(e) = AsyncMysqlIntermediary::run_on(shim, r, w).await {
+                debug!(connection = id, error = %e, "connection ended with error");
+            }
+        });
+    }
+}
+
+struct Shim {
+    env: Arc<Env>,
+    session: Session,
+    salt: [u8; 20],
+    /// Set by the handshake (which only sees `&self`), copied into the session.
+    authed_user: Mutex<String>,
+}
+
+impl Shim {
+    fn new(env: Arc<Env>, client_host: String) -> Self {
+        let mut variables = default_variables(&env.config);
+        variables.extend(env.catalog.read().global_variables.clone());
+        let connection_id = env.next_connection_id();
+        let info = Arc::new(Mutex::new(ProcessInfo {
+            id: connection_id,
+            host: client_host.clone(),
+            command: "Sleep".into(),
+            start_ms: chrono::Utc::now().timestamp_millis(),
+            ..Default::default()
+        }));
+        env.sessions.register(Arc::clone(&info));
+        // The scramble must be printable-free of NUL and '$' for some clients.
+        let mut salt = [0u8; 20];
+        for b in salt.iter_mut() {
+            *b = rand::random::<u8>() % 94 + 33;
+            if *b == b'$' {
+                *b += 1;
+            }
+        }
+        Self {
+            session: Session {
+                connection_id,
+                user: String::new(),
+                client_host,
+                database: None,
+                variables,
+                user_variables: BTreeMap::new(),
+                warnings: Vec::new(),
+                info,
+            },
+            env,
+            salt,
+            authed_user: Mutex::new(String::new()),
+        }
+    }
+
+    fn check_password(&self, user: &str, salt: &[u8], auth: &[u8]) -> bool {
+        let catalog = self.env.catalog.read();
+        let stored = catalog
+            .users
+            .values()
+            .find(|u| u.name == user)
+            .map(|u| u.password_sha1_sha1.clone());
+        let stored = match stored {
+            Some(s) => s,
+            None if user == "root" || user == "admin" => None,
+            None => return false,
+        };
+        match stored {
+            None => auth.is_empty(),
+            Some(hex) => verify_native_password(&hex, salt, auth),
+        }
+    }
+}
+
+/// mysql_native_password: the client sends SHA1(pw) XOR SHA1(salt + SHA1(SHA1(pw))).
+pub fn verify_native_password(stored_hex: &str, salt: &[u8], auth: &[u8]) -> bool {
+    let Some(stage2) = decode_hex(stored_hex) else {
+        return false;
+    };
+    if auth.len() != 20 || stage2.len() != 20 {
+        return false;
+    }
+    let mut h = Sha1::new();
+    h.update(salt);
+    h.update(&stage2);
+    let mix = h.finalize();
+    let stage1: Vec<u8> = auth.iter().zip(mix.iter()).map(|(a, b)| a ^ b).collect();
+    Sha1::digest(&stage1).as_slice() == stage2.as_slice()
+}
+
+/// Hex of SHA1(SHA1(password)), as stored for a user.
+pub fn password_hash(password: &str) -> String {
+    let stage2 = Sha1::digest(Sha1::digest(password.as_bytes()));
+    stage2.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_start_matches('*');
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn error_kind(code: u16) -> ErrorKind {
+    match code {
+        1064 => ErrorKind::ER_PARSE_ERROR,
+        1049 => ErrorKind::ER_BAD_DB_ERROR,
+        1146 => ErrorKind::ER_NO_SUCH_TABLE,
+        1054 => ErrorKind::ER_BAD_FIELD_ERROR,
+        1046 => ErrorKind::ER_NO_DB_ERROR,
+        1007 => ErrorKind::ER_DB_CREATE_EXISTS,
+        1050 => ErrorKind::ER_TABLE_EXISTS_ERROR,
+        1193 => ErrorKind::ER_UNKNOWN_SYSTEM_VARIABLE,
+        1045 => ErrorKind::ER_ACCESS_DENIED_ERROR,
+        _ => ErrorKind::ER_UNKNOWN_ERROR,
+    }
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        self.env.sessions.unregister(self.session.connection_id);
+    }
+}
+
+#[async_trait]
+impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
+    type Error = std::io::Error;
+
+    fn version(&self) -> String {
+        self.env.config.mysql_server_version.clone()
+    }
+
+    fn connect_id(&self) -> u32 {
+        self.session.connection_id
+    }
+
+    fn salt(&self) -> [u8; 20] {
+        self.salt
+    }
+
+    async fn authenticate(
+        &self,
+        _auth_plugin: &str,
+        username: &[u8],
+        salt: &[u8],
+        auth_data: &[u8],
+    ) -> bool {
+        let user = String::from_utf8_lossy(username).to_string();
+        let ok = self.check_password(&user, salt, auth_data);
+        if ok {
+            *self.authed_user.lock() = user;
+        } else {
+            info!(user, "authentication failed");
+        }
+        ok
+    }
+
+    async fn on_prepare<'a>(
+        &'a mut self,
+        _query: &'a str,
+        info: StatementMetaWriter<'a, W>,
+    ) -> std::io::Result<()> {
+        info.error(
+            ErrorKind::ER_UNSUPPORTED_PS,
+            b"not supported yet: server-side prepared statements (use client-side prepare)",
+        )
+        .await
+    }
+
+    async fn on_execute<'a>(
+        &'a mut self,
+        _id: u32,
+        _params: ParamParser<'a>,
+        results: QueryResultWriter<'a, W>,
+    ) -> std::io::Result<()> {
+        results
+            .error(
+                ErrorKind::ER_UNSUPPORTED_PS,
+                b"not supported yet: server-side prepared statements",
+            )
+            .await
+    }
+
+    async fn on_close<'a>(&'a mut self, _stmt: u32)
+    where
+        W: 'async_trait,
+    {
+    }
+
+    async fn on_init<'a>(
+        &'a mut self,
+        db: &'a str,
+        writer: InitWriter<'a, W>,
+    ) -> std::io::Result<()> {
+        self.adopt_user();
+        match qe::use_database(&self.env, &mut self.session, db) {
+            Ok(()) => writer.ok().await,
+            Err(e) => {
+                writer
+                    .error(error_kind(e.mysql_code()), e.to_string().as_bytes())
+                    .await
+            }
+        }
+    }
+
+    async fn on_query<'a>(
+        &'a mut self,
+        query: &'a str,
+        results: QueryResultWriter<'a, W>,
+    ) -> std::io::Result<()> {
+        self.adopt_user();
+        {
+            let mut info = self.session.info.lock();
+            info.command = "Query".into();
+            info.query = query.chars().take(1024).collect();
+            info.start_ms = chrono::Utc::now().timestamp_millis();
+            info.user = self.session.user.clone();
+        }
+        let statements = crate::sql::parser::split_statements(query);
+        let mut outputs: Vec<QueryOutput> = Vec::with_capacity(statements.len());
+        let mut failure: Option<FeError> = None;
+        if statements.is_empty() {
+            failure = Some(FeError::Syntax("Query was empty".into()));
+        }
+        for stmt in &statements {
+            match qe::execute(&self.env, &mut self.session, stmt).await {
+                Ok(out) => outputs.push(out),
+                Err(e) => {
+                    debug!(error = %e, sql = %stmt, "statement failed");
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let columns: Vec<Vec<opensrv_mysql::Column>> = outputs
+            .iter()
+            .map(|o| match o {
+                QueryOutput::Rows(r) => mysql_columns(&r.schema),
+                QueryOutput::Ok { .. } => Vec::new(),
+            })
+            .collect();
+        let mut w = results;
+        for (out, cols) in outputs.into_iter().zip(&columns) {
+            match out {
+                QueryOutput::Ok {
+                    affected_rows,
+                    info,
+                } => {
+                    w = w
+                        .complete_one(OkResponse {
+                            affected_rows,
+                            info,
+                            ..Default::default()
+                        })
+                        .await?;
+                }
+                QueryOutput::Rows(mut rows) => {
+                    let mut rw = w.start(cols).await?;
+                    let mut stream_error = None;
+                    while let Some(batch) = rows.batches.next().await {
+                        let rendered = batch.and_then(|b| render_rows(&b));
+                        match rendered {
+                            Ok(rendered) => {
+                                for row in rendered {
+                                    for v in row {
+                                        rw.write_col(v.as_deref())?;
+                                    }
+                                    rw.end_row().await?;
+                                }
+                            }
+                            Err(e) => {
+                                stream_error = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(e) = stream_error {
+                        self.finish_command();
+                        return rw
+                            .finish_error(error_kind(e.mysql_code()), &e.to_string().as_bytes())
+                            .await;
+                    }
+                    w = rw.finish_one().await?;
+                }
+            }
+        }
+        self.finish_command();
+        match failure {
+            Some(e) => {
+                w.error(error_kind(e.mysql_code()), e.to_string().as_bytes())
+                    .await
+            }
+            None => w.no_more_results().await,
+        }
+    }
+}
+
+impl Shim {
+    fn adopt_user(&mut self) {
+        if self.session.user.is_empty() {
+            self.session.user = self.authed_user.lock().clone();
+            self.session.info.lock().user = self.session.user.clone();
+        }
+    }
+
+    fn finish_command(&self) {
+        let mut info = self.session.info.lock();
+        info.command = "Sleep".into();
+        info.state.clear();
+        info.db = self.session.database.clone().unwrap_or_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_password_round_trip() {
+        let stored = password_hash("secret");
+        let salt = b"abcdefghijklmnopqrst";
+        // What a client computes.
+        let stage1 = Sha1::digest(b"secret");
+        let mut h = Sha1::new();
+        h.update(salt);
+        h.update(Sha1::digest(stage1));
+        let mix = h.finalize();
+        let auth: Vec<u8> = stage1.iter().zip(mix.iter()).map(|(a, b)| a ^ b).collect();
+        assert!(verify_native_password(&stored, salt, &auth));
+        assert!(!verify_native_password(&stored, salt, &[0u8; 20]));
+        assert!(!verify_native_password(&stored, salt, b""));
+    }
+}

@@ -1,0 +1,304 @@
+//! The catalog as DataFusion sees it: one schema per database and an
+//! [`OlapTableProvider`] per table, which plans scans ([`OlapScanExec`] over the visible
+//! version of each tablet) and inserts ([`OlapTableSinkExec`] under the statement's txn).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column as DfColumn, DFSchema};
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{cast, lit, Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use doris_common::fragment::{
+    OlapScanExec, OlapTableSinkExec, ScanSpec, SinkColumn, SinkPartition, SinkSpec, TabletRead,
+};
+
+use crate::catalog::{Catalog, ColumnDefault, Distribution, Table};
+
+/// The name DataFusion sees for a column (unquoted identifiers arrive lower-cased, so
+/// columns are exposed and stored lower-cased; DESC keeps the declared spelling).
+pub fn arrow_name(column: &str) -> String {
+    column.to_lowercase()
+}
+
+pub fn table_arrow_schema(table: &Table) -> SchemaRef {
+    Arc::new(Schema::new(
+        table
+            .columns
+            .iter()
+            .map(|c| Field::new(arrow_name(&c.name), c.column_type.to_arrow(), c.nullable))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Per-statement planning state shared by every table provider.
+#[derive(Debug, Default)]
+pub struct PlanEnv {
+    /// Set for INSERT: the load transaction the sink writes under.
+    pub insert_txn: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct InternalCatalog {
+    pub catalog: Arc<Catalog>,
+    pub plan_env: Arc<PlanEnv>,
+}
+
+impl CatalogProvider for InternalCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.catalog
+            .databases
+            .values()
+            .map(|d| d.name.clone())
+            .collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let db = self.catalog.db_by_name(name).or_else(|| {
+            self.catalog
+                .databases
+                .values()
+                .find(|d| d.name.eq_ignore_ascii_case(name))
+        })?;
+        Some(Arc::new(DatabaseSchema {
+            catalog: Arc::clone(&self.catalog),
+            db_id: db.id,
+            plan_env: Arc::clone(&self.plan_env),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct DatabaseSchema {
+    catalog: Arc<Catalog>,
+    db_id: i64,
+    plan_env: Arc<PlanEnv>,
+}
+
+#[async_trait]
+impl SchemaProvider for DatabaseSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.catalog
+            .databases
+            .get(&self.db_id)
+            .map(|d| d.tables.values().map(|t| t.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(db) = self.catalog.databases.get(&self.db_id) else {
+            return Ok(None);
+        };
+        let Some(table) = db.table_by_name(name) else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(OlapTableProvider::new(
+            db.name.clone(),
+            table.clone(),
+            Arc::clone(&self.plan_env),
+        ))))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.catalog
+            .databases
+            .get(&self.db_id)
+            .is_some_and(|d| d.table_by_name(name).is_some())
+    }
+}
+
+#[derive(Debug)]
+pub struct OlapTableProvider {
+    db: String,
+    table: Table,
+    schema: SchemaRef,
+    defaults: HashMap<String, Expr>,
+    plan_env: Arc<PlanEnv>,
+}
+
+impl OlapTableProvider {
+    pub fn new(db: String, table: Table, plan_env: Arc<PlanEnv>) -> Self {
+        let schema = table_arrow_schema(&table);
+        let defaults = table
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let ty = c.column_type.to_arrow();
+                let e = match c.default.as_ref()? {
+                    ColumnDefault::Null => return None,
+                    ColumnDefault::Literal(v) => cast(lit(v.clone()), ty),
+                    ColumnDefault::CurrentTimestamp => {
+                        cast(datafusion::functions::datetime::expr_fn::now(), ty)
+                    }
+                    ColumnDefault::CurrentDate => {
+                        cast(datafusion::functions::datetime::expr_fn::current_date(), ty)
+                    }
+                };
+                Some((arrow_name(&c.name), e))
+            })
+            .collect();
+        Self {
+            db,
+            table,
+            schema,
+            defaults,
+            plan_env,
+        }
+    }
+
+    /// Backends that hold a replica of every tablet of the table.
+    fn replica_backends(&self) -> Vec<i64> {
+        let mut sets = self
+            .table
+            .partitions
+            .iter()
+            .flat_map(|p| p.tablets.iter())
+            .map(|t| t.replicas.iter().map(|r| r.backend_id).collect::<Vec<_>>());
+        let Some(mut common) = sets.next() else {
+            return Vec::new();
+        };
+        for s in sets {
+            common.retain(|b| s.contains(b));
+        }
+        common
+    }
+}
+
+fn unqualify(e: Expr) -> Result<Expr> {
+    Ok(e.transform(|e| {
+        Ok(match e {
+            Expr::Column(c) => Transformed::yes(Expr::Column(DfColumn::new_unqualified(c.name))),
+            other => Transformed::no(other),
+        })
+    })?
+    .data)
+}
+
+#[async_trait]
+impl TableProvider for OlapTableProvider {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.defaults.get(column)
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let predicate = match conjunction(filters.iter().cloned()) {
+            Some(e) => {
+                let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+                Some(state.create_physical_expr(unqualify(e)?, &df_schema)?)
+            }
+            None => None,
+        };
+        let tablets: Vec<TabletRead> = self
+            .table
+            .partitions
+            .iter()
+            .flat_map(|p| {
+                p.tablets.iter().map(|t| TabletRead {
+                    tablet_id: t.id,
+                    version: p.visible_version,
+                })
+            })
+            .collect();
+        let spec = ScanSpec {
+            db: self.db.clone(),
+            table: self.table.name.clone(),
+            table_id: self.table.id,
+            total_tablets: self.table.tablet_count(),
+            tablets,
+            selected_partitions: self.table.partitions.len(),
+            total_partitions: self.table.partitions.len(),
+            projection: projection.cloned(),
+            limit,
+            output_partitions: state.config().target_partitions().max(1),
+            replica_backends: self.replica_backends(),
+        };
+        Ok(Arc::new(OlapScanExec::try_new(
+            spec,
+            Arc::clone(&self.schema),
+            predicate,
+        )?))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(DataFusionError::NotImplemented(format!(
+                "{insert_op} (only INSERT INTO is supported)"
+            )));
+        }
+        let txn_id = self.plan_env.insert_txn.ok_or_else(|| {
+            DataFusionError::Internal("INSERT planned without a load transaction".into())
+        })?;
+        let t = &self.table;
+        let key_columns = t
+            .key_columns
+            .iter()
+            .filter_map(|k| t.column_index(k))
+            .collect();
+        let distribution_columns = match &t.distribution {
+            Distribution::Hash { columns, .. } => {
+                columns.iter().filter_map(|c| t.column_index(c)).collect()
+            }
+            Distribution::Random { .. } => Vec::new(),
+        };
+        let spec = SinkSpec {
+            txn_id,
+            db: self.db.clone(),
+            table: t.name.clone(),
+            table_id: t.id,
+            columns: t
+                .columns
+                .iter()
+                .map(|c| SinkColumn {
+                    name: arrow_name(&c.name),
+                    column_type: c.column_type.clone(),
+                    nullable: c.nullable,
+                })
+                .collect(),
+            key_columns,
+            distribution_columns,
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| SinkPartition {
+                    partition_id: p.id,
+                    tablet_ids: p.tablets.iter().map(|x| x.id).collect(),
+                })
+                .collect(),
+            replica_backends: self.replica_backends(),
+        };
+        Ok(Arc::new(OlapTableSinkExec::new(spec, input)))
+    }
+}

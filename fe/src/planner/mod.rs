@@ -1,0 +1,408 @@
+//! Query planning with DataFusion: builds a per-statement `SessionContext` over the
+//! catalog, applies MySQL semantics, plans SELECT and INSERT, and hands the physical plan
+//! to the [`coordinator`]. INSERT runs as a load transaction: write on the BE, commit
+//! (new partition version in the edit log), publish, visible. Entry points: [`run_query`],
+//! [`explain`], [`eval_constant`].
+
+pub mod catalog;
+pub mod coordinator;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{displayable, ExecutionPlan};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::{
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, ObjectName, Statement as SqlStatement,
+    TableFactor, TableObject, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::MySqlDialect;
+use datafusion::variable::VarType;
+use doris_proto::ClearTransactionRequest;
+use futures::TryStreamExt;
+use tracing::{info, warn};
+
+use crate::catalog::{CommittedTxn, JournalEntry};
+use crate::env::Env;
+use crate::error::{FeError, Result};
+use crate::mysql::result::QueryOutput;
+use crate::mysql::session::Session;
+use catalog::{InternalCatalog, PlanEnv};
+
+/// The catalog name DataFusion resolves unqualified tables in (Doris's internal catalog).
+pub const INTERNAL_CATALOG: &str = "internal";
+
+/// A DataFusion context for one statement of `session`.
+fn build_context(env: &Env, session: &Session, plan_env: Arc<PlanEnv>) -> SessionContext {
+    let schema = session
+        .database
+        .clone()
+        .unwrap_or_else(|| "__no_database_selected__".into());
+    let mut config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_default_catalog_and_schema(INTERNAL_CATALOG, schema)
+        .with_create_default_catalog_and_schema(false)
+        .with_target_partitions(session.parallelism())
+        .with_batch_size(session.batch_size());
+    doris_common::functions::apply_mysql_options(config.options_mut());
+    config.options_mut().sql_parser.dialect = datafusion::config::Dialect::MySQL;
+    let ctx = SessionContext::new_with_config(config);
+    let snapshot = Arc::new(env.catalog.read().clone());
+    ctx.register_catalog(
+        INTERNAL_CATALOG,
+        Arc::new(InternalCatalog {
+            catalog: snapshot,
+            plan_env,
+        }),
+    );
+    doris_common::functions::register_mysql_functions(&ctx);
+    for udf in doris_common::functions::session_udfs(
+        session.database.clone(),
+        format!("'{}'@'{}'", session.user, session.client_host),
+        session.connection_id,
+    ) {
+        ctx.register_udf(udf);
+    }
+    ctx.register_udtf("numbers", Arc::new(doris_common::fragment::NumbersFunction));
+    let vars = crate::qe::session_var_provider(session);
+    ctx.register_variable(VarType::System, Arc::clone(&vars));
+    ctx.register_variable(VarType::UserDefined, vars);
+    ctx
+}
+
+/// `numbers("number" = "10")`: sqlparser reads `"number" = "10"` as a comparison of two
+/// strings; rewrite the argument to the plain count so the table function sees a literal.
+struct NumbersArgs;
+
+impl VisitorMut for NumbersArgs {
+    type Break = ();
+
+    fn pre_visit_table_factor(
+        &mut self,
+        factor: &mut TableFactor,
+    ) -> std::ops::ControlFlow<Self::Break> {
+        if let TableFactor::Table {
+            name,
+            args: Some(args),
+            ..
+        } = factor
+        {
+            let is_numbers = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| i.value.eq_ignore_ascii_case("numbers"));
+            if is_numbers {
+                for arg in args.args.iter_mut() {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::BinaryOp {
+                        right,
+                        ..
+                    })) = arg
+                    {
+                        let value = (**right).clone();
+                        *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(value));
+                    }
+                }
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+fn parse_one(sql: &str) -> Result<SqlStatement> {
+    let mut stmts = DFParser::parse_sql_with_dialect(sql, &MySqlDialect {})
+        .map_err(|e| FeError::Syntax(format!("Syntax error: {e}")))?;
+    if stmts.len() != 1 {
+        return Err(FeError::Syntax("expected exactly one statement".into()));
+    }
+    match stmts.pop_front() {
+        Some(DfStatement::Statement(s)) => {
+            let mut s = *s;
+            doris_common::functions::rewrite_mysql_semantics(&mut s);
+            let _ = s.visit(&mut NumbersArgs);
+            Ok(s)
+        }
+        Some(_) => Err(FeError::NotSupported(format!("statement: {sql}"))),
+        None => Err(FeError::Syntax("Query was empty".into())),
+    }
+}
+
+async fn logical_plan(ctx: &SessionContext, stmt: SqlStatement) -> Result<LogicalPlan> {
+    let plan = ctx
+        .state()
+        .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+        .await?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_statements(false)
+        .with_allow_dml(true)
+        .verify_plan(&plan)
+        .map_err(|_| FeError::NotSupported(format!("statement {}", plan.display())))?;
+    Ok(plan)
+}
+
+async fn physical_plan(ctx: &SessionContext, stmt: SqlStatement) -> Result<Arc<dyn ExecutionPlan>> {
+    let plan = logical_plan(ctx, stmt).await?;
+    Ok(ctx.state().create_physical_plan(&plan).await?)
+}
+
+fn insert_target(stmt: &SqlStatement) -> Option<&ObjectName> {
+    match stmt {
+        SqlStatement::Insert(insert) => match &insert.table {
+            TableObject::TableName(name) => Some(name),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Resolves `[db.]table` to `(db_id, table_id)`.
+fn resolve_table(env: &Env, session: &Session, name: &ObjectName) -> Result<(i64, i64, String)> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+        .collect();
+    let (db, table) = match parts.as_slice() {
+        [t] => (
+            session
+                .database
+                .clone()
+                .ok_or(FeError::NoDatabaseSelected)?,
+            t.clone(),
+        ),
+        [d, t] | [_, d, t] => (d.clone(), t.clone()),
+        _ => return Err(FeError::Analysis(format!("invalid table name {name}"))),
+    };
+    let catalog = env.catalog.read();
+    let d = catalog
+        .db_by_name(&db)
+        .ok_or_else(|| FeError::UnknownDatabase(db.clone()))?;
+    let t = d
+        .table_by_name(&table)
+        .ok_or_else(|| FeError::UnknownTable(table.clone()))?;
+    Ok((d.id, t.id, t.name.clone()))
+}
+
+/// Runs a SELECT/INSERT/... statement.
+pub async fn run_query(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result<QueryOutput> {
+    let stmt = parse_one(sql)?;
+    if let Some(name) = insert_target(&stmt) {
+        let target = resolve_table(env, session, name)?;
+        return run_insert(env, session, stmt, target).await;
+    }
+    if session.database.is_none() {
+        // Give "No database selected" instead of a confusing unknown-table error.
+        let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
+        return match physical_plan(&ctx, stmt).await {
+            Ok(plan) => rows(env, session, &ctx, plan).await,
+            Err(FeError::UnknownTable(_)) => Err(FeError::NoDatabaseSelected),
+            Err(e) => Err(e),
+        };
+    }
+    let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
+    let plan = physical_plan(&ctx, stmt).await?;
+    rows(env, session, &ctx, plan).await
+}
+
+async fn rows(
+    env: &Arc<Env>,
+    session: &Session,
+    ctx: &SessionContext,
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<QueryOutput> {
+    let rows = coordinator::execute_plan(env, session, ctx, plan).await?;
+    Ok(QueryOutput::Rows(rows))
+}
+
+/// INSERT as a load transaction; the statement's rows become visible all at once.
+async fn run_insert(
+    env: &Arc<Env>,
+    session: &Session,
+    stmt: SqlStatement,
+    (db_id, table_id, table_name): (i64, i64, String),
+) -> Result<QueryOutput> {
+    let txn_id = env.allocate_id()?;
+    let label = format!("insert_{}", uuid::Uuid::new_v4().simple());
+    let plan_env = Arc::new(PlanEnv {
+        insert_txn: Some(txn_id),
+    });
+    let ctx = build_context(env, session, plan_env);
+    let plan = physical_plan(&ctx, stmt).await?;
+    let backends = {
+        let mut sets = Vec::new();
+        collect_sink_backends(&plan, &mut sets);
+        sets
+    };
+    let written = async {
+        let out = coordinator::execute_plan(env, session, &ctx, plan).await?;
+        let batches: Vec<_> = out.batches.try_collect().await?;
+        let rows: u64 = batches
+            .iter()
+            .filter(|b| b.num_columns() == 1)
+            .filter_map(|b| {
+                b.column(0)
+                    .as_primitive_opt::<UInt64Type>()
+                    .map(|a| a.iter().flatten().sum::<u64>())
+            })
+            .sum();
+        Ok::<u64, FeError>(rows)
+    }
+    .await;
+    let rows = match written {
+        Ok(r) => r,
+        Err(e) => {
+            abort_txn(env, txn_id, &backends).await;
+            return Err(e);
+        }
+    };
+    if rows == 0 {
+        abort_txn(env, txn_id, &backends).await;
+        return Ok(QueryOutput::Ok {
+            affected_rows: 0,
+            info: format!("{{'label':'{label}', 'status':'VISIBLE', 'txnId':'{txn_id}'}}"),
+        });
+    }
+    let lock = env.publish_lock(table_id);
+    let _guard = lock.lock().await;
+    // Earlier committed loads of this table must be visible first (versions in order).
+    let earlier: Vec<CommittedTxn> = env
+        .catalog
+        .read()
+        .committed_txns
+        .values()
+        .filter(|t| t.table_id == table_id)
+        .cloned()
+        .collect();
+    for t in earlier {
+        if let Err(e) = crate::cluster::publish::publish_txn(env, &t).await {
+            abort_txn(env, txn_id, &backends).await;
+            return Err(FeError::Backend(format!(
+                "an earlier load (txn {}) of `{table_name}` is not published yet: {e}",
+                t.txn_id
+            )));
+        }
+    }
+    let txn = {
+        let catalog = env.catalog.read();
+        let table = catalog
+            .databases
+            .get(&db_id)
+            .and_then(|d| d.tables.get(&table_id))
+            .ok_or_else(|| FeError::UnknownTable(table_name.clone()))?;
+        CommittedTxn {
+            txn_id,
+            label: label.clone(),
+            db_id,
+            table_id,
+            partition_versions: table
+                .partitions
+                .iter()
+                .map(|p| (p.id, p.next_version))
+                .collect(),
+            commit_time_ms: chrono::Utc::now().timestamp_millis(),
+            rows,
+        }
+    };
+    env.log_and_apply(JournalEntry::CommitTxn { txn: txn.clone() })?;
+    let status = match crate::cluster::publish::publish_txn(env, &txn).await {
+        Ok(()) => "VISIBLE",
+        Err(e) => {
+            warn!(txn_id, error = %e, "publish failed; will retry");
+            "COMMITTED"
+        }
+    };
+    info!(txn_id, rows, table = %table_name, status, "insert committed");
+    Ok(QueryOutput::Ok {
+        affected_rows: rows,
+        info: format!("{{'label':'{label}', 'status':'{status}', 'txnId':'{txn_id}'}}"),
+    })
+}
+
+fn collect_sink_backends(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<i64>) {
+    if let Some(sink) = plan.downcast_ref::<doris_common::fragment::OlapTableSinkExec>() {
+        out.extend(sink.spec.replica_backends.iter().copied());
+    }
+    for c in plan.children() {
+        collect_sink_backends(c, out);
+    }
+}
+
+/// Tells backends to drop what a failed load wrote (best effort; unpublished data also
+/// expires on the BE after `pending_data_expire_time_sec`).
+async fn abort_txn(env: &Arc<Env>, txn_id: i64, backends: &[i64]) {
+    for b in backends {
+        if let Some((host, port)) = crate::qe::agent_address(env, *b) {
+            if let Ok(mut c) = env.clients.agent(&host, port) {
+                let _ = c
+                    .clear_transaction(ClearTransactionRequest { txn_id })
+                    .await;
+            }
+        }
+    }
+}
+
+/// `EXPLAIN`: the fragment plan as Doris-style text lines.
+pub async fn explain(
+    env: &Arc<Env>,
+    session: &mut Session,
+    sql: &str,
+    verbose: bool,
+    _analyze: bool,
+) -> Result<QueryOutput> {
+    let stmt = parse_one(sql)?;
+    let plan_env = Arc::new(PlanEnv {
+        insert_txn: insert_target(&stmt).map(|_| 0),
+    });
+    let ctx = build_context(env, session, plan_env);
+    let logical = logical_plan(&ctx, stmt).await?;
+    let physical = ctx.state().create_physical_plan(&logical).await?;
+    let mut lines = vec![
+        "PLAN FRAGMENT 0".to_string(),
+        "  PARTITION: UNPARTITIONED".to_string(),
+        String::new(),
+        "  VRESULT SINK".to_string(),
+        "     MYSQL_PROTOCAL".to_string(),
+        String::new(),
+    ];
+    let text = displayable(physical.as_ref()).indent(verbose).to_string();
+    lines.extend(text.lines().map(|l| format!("  {l}")));
+    if verbose {
+        lines.push(String::new());
+        lines.push("LOGICAL PLAN".to_string());
+        lines.extend(
+            logical
+                .display_indent()
+                .to_string()
+                .lines()
+                .map(|l| format!("  {l}")),
+        );
+    }
+    QueryOutput::strings(
+        &["Explain String(Nereids Planner)"],
+        lines.into_iter().map(|l| vec![Some(l)]).collect(),
+    )
+}
+
+/// Evaluates a constant expression (e.g. `SET exec_mem_limit = 8*1024*1024*1024`).
+pub async fn eval_constant(env: &Arc<Env>, session: &mut Session, expr: &str) -> Result<String> {
+    let stmt = parse_one(&format!("SELECT {expr}"))?;
+    let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
+    let plan = physical_plan(&ctx, stmt).await?;
+    let out = coordinator::execute_plan(env, session, &ctx, plan).await?;
+    let batches: Vec<_> = out.batches.try_collect().await?;
+    let batch = batches
+        .first()
+        .filter(|b| b.num_rows() == 1 && b.num_columns() == 1)
+        .ok_or_else(|| FeError::Analysis(format!("'{expr}' is not a constant")))?;
+    let rendered = crate::mysql::result::render_rows(batch)?;
+    Ok(rendered
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next().flatten())
+        .unwrap_or_default())
+}

@@ -1,0 +1,609 @@
+//! DDL and admin statements: databases, tables (creating tablets on backends), backends
+//! and users. Every change is one edit-log entry through [`Env::log_and_apply`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use doris_common::types::ColumnType;
+use doris_proto::{CreateTabletRequest, DropTabletRequest, TabletColumn, TabletSchema};
+use tracing::{info, warn};
+
+use crate::catalog::{
+    Backend, Column, ColumnDefault, Distribution, JournalEntry, KeysType, Partition, Replica,
+    Table, Tablet, User,
+};
+use crate::env::Env;
+use crate::error::{FeError, Result};
+use crate::mysql::result::QueryOutput;
+use crate::mysql::session::Session;
+use crate::sql::ast::{
+    AlterSystem, CreateTable, DefaultValue, DistributionDesc, KeysKind, TableName, TypeDef,
+    UserIdent,
+};
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The database a statement refers to: explicit, else the session's.
+pub fn resolve_db(session: &Session, db: Option<&str>) -> Result<String> {
+    match db {
+        Some(d) => Ok(d.to_string()),
+        None => session.database.clone().ok_or(FeError::NoDatabaseSelected),
+    }
+}
+
+pub fn create_database(env: &Env, name: &str, if_not_exists: bool) -> Result<QueryOutput> {
+    if name.eq_ignore_ascii_case("information_schema") || name.is_empty() {
+        return Err(FeError::DatabaseExists(name.to_string()));
+    }
+    if env.catalog.read().db_by_name(name).is_some() {
+        if if_not_exists {
+            return Ok(QueryOutput::ok());
+        }
+        return Err(FeError::DatabaseExists(name.to_string()));
+    }
+    let id = env.allocate_id()?;
+    env.log_and_apply(JournalEntry::CreateDatabase {
+        id,
+        name: name.to_string(),
+        create_time_ms: now_ms(),
+    })?;
+    Ok(QueryOutput::ok())
+}
+
+pub async fn drop_database(
+    env: &Arc<Env>,
+    session: &mut Session,
+    name: &str,
+    if_exists: bool,
+) -> Result<QueryOutput> {
+    let (db_id, tables) = {
+        let catalog = env.catalog.read();
+        match catalog.db_by_name(name) {
+            Some(db) => (db.id, db.tables.values().cloned().collect::<Vec<_>>()),
+            None if if_exists => return Ok(QueryOutput::ok()),
+            None => return Err(FeError::UnknownDatabase(name.to_string())),
+        }
+    };
+    env.log_and_apply(JournalEntry::DropDatabase { id: db_id })?;
+    for t in &tables {
+        drop_tablets(env, t).await;
+    }
+    if session.database.as_deref() == Some(name) {
+        session.database = None;
+    }
+    Ok(QueryOutput::ok())
+}
+
+pub async fn drop_table(
+    env: &Arc<Env>,
+    session: &Session,
+    name: &TableName,
+    if_exists: bool,
+) -> Result<QueryOutput> {
+    let db_name = resolve_db(session, name.db.as_deref())?;
+    let (db_id, table) = {
+        let catalog = env.catalog.read();
+        let db = catalog
+            .db_by_name(&db_name)
+            .ok_or_else(|| FeError::UnknownDatabase(db_name.clone()))?;
+        match db.table_by_name(&name.table) {
+            Some(t) => (db.id, t.clone()),
+            None if if_exists => return Ok(QueryOutput::ok()),
+            None => return Err(FeError::UnknownTable(name.table.clone())),
+        }
+    };
+    env.log_and_apply(JournalEntry::DropTable {
+        db_id,
+        table_id: table.id,
+    })?;
+    drop_tablets(env, &table).await;
+    Ok(QueryOutput::ok())
+}
+
+/// Asks backends to delete a dropped table's tablets (best effort: the catalog no longer
+/// references them, so a backend that is down keeps unreachable files until cleaned).
+async fn drop_tablets(env: &Arc<Env>, table: &Table) {
+    let mut per_backend: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for p in &table.partitions {
+        for t in &p.tablets {
+            for r in &t.replicas {
+                per_backend.entry(r.backend_id).or_default().push(t.id);
+            }
+        }
+    }
+    for (backend_id, tablet_ids) in per_backend {
+        let Some((host, port)) = agent_address(env, backend_id) else {
+            warn!(
+                backend_id,
+                "backend unavailable; dropped tablets stay on it"
+            );
+            continue;
+        };
+        let result = async {
+            let mut c = env.clients.agent(&host, port)?;
+            c.drop_tablet(DropTabletRequest { tablet_ids }).await?;
+            Ok::<_, FeError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            warn!(backend_id, error = %e, "drop tablets failed");
+        }
+    }
+}
+
+/// Host and be_port of an alive backend.
+pub fn agent_address(env: &Env, backend_id: i64) -> Option<(String, u16)> {
+    let host = env.catalog.read().backends.get(&backend_id)?.host.clone();
+    let state = env.backend_state.read();
+    let s = state.get(&backend_id).filter(|s| s.alive)?;
+    Some((host, s.be_port))
+}
+
+fn convert_type(t: &TypeDef, column: &str) -> Result<ColumnType> {
+    match t {
+        TypeDef::Supported(c) => Ok(c.clone()),
+        TypeDef::Unsupported(name) => Err(FeError::NotSupported(format!(
+            "column type {name} (column `{column}`)"
+        ))),
+    }
+}
+
+fn replication_num(props: &BTreeMap<String, String>, alive: usize) -> Result<usize> {
+    if let Some(v) = props.get("replication_num") {
+        return v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n: &usize| *n >= 1)
+            .ok_or_else(|| FeError::Analysis(format!("Invalid replication_num: {v}")));
+    }
+    if let Some(v) = props.get("replication_allocation") {
+        // "tag.location.default: 3"
+        return v
+            .rsplit(':')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .filter(|n: &usize| *n >= 1)
+            .ok_or_else(|| FeError::Analysis(format!("Invalid replication_allocation: {v}")));
+    }
+    // Doris defaults to 3 and then fails on small clusters; use what the cluster can hold.
+    Ok(alive.clamp(1, 3))
+}
+
+pub async fn create_table(
+    env: &Arc<Env>,
+    session: &Session,
+    ct: CreateTable,
+) -> Result<QueryOutput> {
+    if ct.as_select.is_some() {
+        return Err(FeError::NotSupported("CREATE TABLE ... AS SELECT".into()));
+    }
+    if ct.like.is_some() {
+        return Err(FeError::NotSupported("CREATE TABLE ... LIKE".into()));
+    }
+    if ct.partition.is_some() {
+        return Err(FeError::NotSupported(
+            "PARTITION BY RANGE/LIST (partitioned tables come with the storage engine work)".into(),
+        ));
+    }
+    if let Some(engine) = &ct.engine {
+        if !engine.eq_ignore_ascii_case("olap") {
+            return Err(FeError::NotSupported(format!("ENGINE = {engine}")));
+        }
+    }
+    let db_name = resolve_db(session, ct.name.db.as_deref())?;
+    let db_id = {
+        let catalog = env.catalog.read();
+        let db = catalog
+            .db_by_name(&db_name)
+            .ok_or_else(|| FeError::UnknownDatabase(db_name.clone()))?;
+        if db.table_by_name(&ct.name.table).is_some() {
+            if ct.if_not_exists {
+                return Ok(QueryOutput::ok());
+            }
+            return Err(FeError::TableExists(ct.name.table.clone()));
+        }
+        db.id
+    };
+    if ct.columns.is_empty() {
+        return Err(FeError::Analysis(
+            "A table must have at least one column".into(),
+        ));
+    }
+    let keys_kind = ct.keys.as_ref().map_or(KeysKind::Duplicate, |k| k.kind);
+    let keys_type = match keys_kind {
+        KeysKind::Duplicate => KeysType::Duplicate,
+        KeysKind::Aggregate => {
+            return Err(FeError::NotSupported(
+                "AGGREGATE KEY tables (the aggregate model comes with the storage engine work)"
+                    .into(),
+            ))
+        }
+        KeysKind::Unique => {
+            return Err(FeError::NotSupported(
+                "UNIQUE KEY tables (the unique model comes with the storage engine work)".into(),
+            ))
+        }
+    };
+    let mut columns = Vec::with_capacity(ct.columns.len());
+    for c in &ct.columns {
+        if columns
+            .iter()
+            .any(|x: &Column| x.name.eq_ignore_ascii_case(&c.name))
+        {
+            return Err(FeError::Analysis(format!(
+                "Duplicate column name '{}'",
+                c.name
+            )));
+        }
+        if c.auto_increment {
+            return Err(FeError::NotSupported(format!(
+                "AUTO_INCREMENT column `{}`",
+                c.name
+            )));
+        }
+        if let Some(agg) = c.agg {
+            return Err(FeError::Analysis(format!(
+                "column `{}` has aggregation {agg:?}, only AGGREGATE KEY tables allow it",
+                c.name
+            )));
+        }
+        let column_type = convert_type(&c.data_type, &c.name)?;
+        let default = c.default.as_ref().map(|d| match d {
+            DefaultValue::Null => ColumnDefault::Null,
+            DefaultValue::Literal(s) => ColumnDefault::Literal(s.clone()),
+            DefaultValue::CurrentTimestamp => ColumnDefault::CurrentTimestamp,
+            DefaultValue::CurrentDate => ColumnDefault::CurrentDate,
+        });
+        let nullable = c.nullable.unwrap_or(true);
+        if default == Some(ColumnDefault::Null) && !nullable {
+            return Err(FeError::Analysis(format!(
+                "Can not set null default value to non nullable column: {}",
+                c.name
+            )));
+        }
+        columns.push(Column {
+            name: c.name.clone(),
+            column_type,
+            nullable,
+            is_key: c.key,
+            aggregation: None,
+            default,
+            comment: c.comment.clone().unwrap_or_default(),
+        });
+    }
+    // Key columns: declared, else the first column(s) like Doris (up to 3, before any
+    // string column after the first).
+    let key_columns: Vec<String> = match &ct.keys {
+        Some(k) => k.columns.clone(),
+        None => {
+            let mut keys = Vec::new();
+            for c in columns.iter().take(3) {
+                keys.push(c.name.clone());
+                if matches!(
+                    c.column_type,
+                    ColumnType::Varchar { .. } | ColumnType::String | ColumnType::Char { .. }
+                ) {
+                    break;
+                }
+            }
+            keys
+        }
+    };
+    for (i, k) in key_columns.iter().enumerate() {
+        match columns.get(i) {
+            Some(c) if c.name.eq_ignore_ascii_case(k) => {}
+            _ => {
+                if !columns.iter().any(|c| c.name.eq_ignore_ascii_case(k)) {
+                    return Err(FeError::Analysis(format!("Key column[{k}] doesn't exist.")));
+                }
+                return Err(FeError::Analysis(format!(
+                    "Key columns should be a ordered prefix of the schema. KeyColumns[{}] (starts from zero) is {}, but corresponding column is {} in the previous columns declaration.",
+                    i,
+                    k,
+                    columns.get(i).map_or("", |c| c.name.as_str())
+                )));
+            }
+        }
+    }
+    for c in columns.iter_mut() {
+        c.is_key = key_columns.iter().any(|k| k.eq_ignore_ascii_case(&c.name));
+    }
+    let default_buckets = env.config.autobucket_default_buckets.max(1);
+    let distribution = match &ct.distribution {
+        Some(DistributionDesc::Hash {
+            columns: cols,
+            buckets,
+        }) => {
+            for d in cols {
+                let Some(c) = columns.iter().find(|c| c.name.eq_ignore_ascii_case(d)) else {
+                    return Err(FeError::Analysis(format!(
+                        "Distribution column[{d}] is not found."
+                    )));
+                };
+                if matches!(c.column_type, ColumnType::Float | ColumnType::Double) {
+                    return Err(FeError::Analysis(format!(
+                        "Floating point type column can not be distribution column: {d}"
+                    )));
+                }
+            }
+            Distribution::Hash {
+                columns: cols.clone(),
+                buckets: buckets.unwrap_or(default_buckets),
+                auto: buckets.is_none(),
+            }
+        }
+        Some(DistributionDesc::Random { buckets }) => Distribution::Random {
+            buckets: buckets.unwrap_or(default_buckets),
+            auto: buckets.is_none(),
+        },
+        None => Distribution::Random {
+            buckets: default_buckets,
+            auto: true,
+        },
+    };
+    let buckets = distribution.buckets();
+    if buckets == 0 || buckets > 65_535 {
+        return Err(FeError::Analysis(format!(
+            "Invalid bucket number: {buckets}"
+        )));
+    }
+    let properties: BTreeMap<String, String> = ct.properties.iter().cloned().collect();
+    let alive = env.alive_backends();
+    let replicas = replication_num(&properties, alive.len())?;
+    if alive.len() < replicas {
+        return Err(FeError::Analysis(format!(
+            "Failed to find enough backend, please check the replication num,replication tag and storage medium and avail capacity of backends.\nCreate failed replications:\nreplication tag: {{\"location\" : \"default\"}}, replication num: {replicas}, storage medium: HDD ({} alive backend(s))",
+            alive.len()
+        )));
+    }
+    // Place the table's tablets on the `replicas` alive backends holding the fewest tablets.
+    let load = env.catalog.read().tablets_per_backend();
+    let mut candidates = alive.clone();
+    candidates.sort_by_key(|id| (load.get(id).copied().unwrap_or(0), *id));
+    let chosen: Vec<i64> = candidates.into_iter().take(replicas).collect();
+
+    let n_ids = 3 + i64::from(buckets) * (1 + replicas as i64);
+    let mut next = env.allocate_ids(n_ids)?;
+    let mut take_id = || {
+        let id = next;
+        next += 1;
+        id
+    };
+    let table_id = take_id();
+    let partition_id = take_id();
+    let index_id = take_id();
+    let tablets: Vec<Tablet> = (0..buckets)
+        .map(|_| Tablet {
+            id: take_id(),
+            replicas: chosen
+                .iter()
+                .map(|b| Replica {
+                    id: take_id(),
+                    backend_id: *b,
+                })
+                .collect(),
+        })
+        .collect();
+    let table = Table {
+        id: table_id,
+        name: ct.name.table.clone(),
+        columns,
+        keys_type,
+        key_columns,
+        distribution,
+        partitions: vec![Partition {
+            id: partition_id,
+            name: ct.name.table.clone(),
+            index_id,
+            visible_version: 1,
+            visible_version_time_ms: now_ms(),
+            next_version: 2,
+            tablets,
+        }],
+        properties,
+        comment: ct.comment.clone().unwrap_or_default(),
+        create_time_ms: now_ms(),
+        schema_version: 0,
+    };
+    create_tablets(env, &table).await?;
+    env.log_and_apply(JournalEntry::CreateTable {
+        db_id,
+        table: Box::new(table),
+    })?;
+    info!(db = %db_name, table = %ct.name.table, buckets, replicas, "table created");
+    Ok(QueryOutput::ok())
+}
+
+fn tablet_schema(table: &Table) -> Result<TabletSchema> {
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| {
+            Ok(TabletColumn {
+                name: c.name.clone(),
+                column_type: serde_json::to_string(&c.column_type)
+                    .map_err(|e| FeError::Internal(e.to_string()))?,
+                nullable: c.nullable,
+                is_key: c.is_key,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(TabletSchema {
+        keys_type: table.keys_type.proto(),
+        columns,
+        schema_version: table.schema_version,
+    })
+}
+
+/// Creates every replica of every tablet; on failure removes the ones created.
+async fn create_tablets(env: &Arc<Env>, table: &Table) -> Result<()> {
+    let schema = tablet_schema(table)?;
+    let mut requests = Vec::new();
+    for p in &table.partitions {
+        for t in &p.tablets {
+            for r in &t.replicas {
+                requests.push((
+                    r.backend_id,
+                    CreateTabletRequest {
+                        tablet_id: t.id,
+                        table_id: table.id,
+                        partition_id: p.id,
+                        index_id: p.index_id,
+                        replica_id: r.id,
+                        schema: Some(schema.clone()),
+                        version: p.visible_version,
+                    },
+                ));
+            }
+        }
+    }
+    let calls = requests.into_iter().map(|(backend_id, req)| {
+        let env = Arc::clone(env);
+        async move {
+            let (host, port) = agent_address(&env, backend_id)
+                .ok_or_else(|| FeError::Backend(format!("backend {backend_id} is not alive")))?;
+            let mut c = env.clients.agent(&host, port)?;
+            c.create_tablet(req).await.map_err(|s| {
+                FeError::Backend(format!(
+                    "create tablet on {host}:{port} failed: {}",
+                    s.message()
+                ))
+            })?;
+            Ok::<_, FeError>(())
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+        drop_tablets(env, table).await;
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn parse_endpoint(s: &str) -> Result<(String, u16)> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| FeError::Analysis(format!("Invalid host:port '{s}'")))?;
+    let port = port
+        .trim()
+        .parse()
+        .map_err(|_| FeError::Analysis(format!("Invalid port in '{s}'")))?;
+    Ok((host.trim().to_string(), port))
+}
+
+pub async fn alter_system(env: &Arc<Env>, a: AlterSystem) -> Result<QueryOutput> {
+    match a {
+        AlterSystem::AddBackends(list) => {
+            for s in &list {
+                let (host, port) = parse_endpoint(s)?;
+                if env
+                    .catalog
+                    .read()
+                    .backend_by_endpoint(&host, port)
+                    .is_some()
+                {
+                    return Err(FeError::Analysis(format!(
+                        "Same backend already exists[{host}:{port}]"
+                    )));
+                }
+                let id = env.allocate_id()?;
+                env.log_and_apply(JournalEntry::AddBackend {
+                    backend: Backend {
+                        id,
+                        host,
+                        heartbeat_port: port,
+                    },
+                })?;
+            }
+            crate::cluster::heartbeat::heartbeat_all(env).await;
+            Ok(QueryOutput::ok())
+        }
+        AlterSystem::DropBackends(list) | AlterSystem::DecommissionBackends(list) => {
+            for s in &list {
+                let (host, port) = parse_endpoint(s)?;
+                let id = env
+                    .catalog
+                    .read()
+                    .backend_by_endpoint(&host, port)
+                    .map(|b| b.id)
+                    .ok_or_else(|| {
+                        FeError::Analysis(format!("backend does not exist[{host}:{port}]"))
+                    })?;
+                env.log_and_apply(JournalEntry::DropBackend { id })?;
+                env.backend_state.write().remove(&id);
+            }
+            Ok(QueryOutput::ok())
+        }
+        AlterSystem::AddFollower(_)
+        | AlterSystem::AddObserver(_)
+        | AlterSystem::DropFollower(_)
+        | AlterSystem::DropObserver(_) => Err(FeError::NotSupported(
+            "adding or dropping frontends (FE replication comes with the Raft work)".into(),
+        )),
+    }
+}
+
+pub fn create_user(
+    env: &Env,
+    user: &UserIdent,
+    if_not_exists: bool,
+    password: Option<&str>,
+) -> Result<QueryOutput> {
+    let key = User::key(&user.user, &user.host);
+    if env.catalog.read().users.contains_key(&key) {
+        if if_not_exists {
+            return Ok(QueryOutput::ok());
+        }
+        return Err(FeError::Analysis(format!(
+            "Operation CREATE USER failed for {key}"
+        )));
+    }
+    env.log_and_apply(JournalEntry::UpsertUser {
+        user: User {
+            name: user.user.clone(),
+            host: user.host.clone(),
+            password_sha1_sha1: password
+                .filter(|p| !p.is_empty())
+                .map(crate::mysql::password_hash),
+        },
+    })?;
+    Ok(QueryOutput::ok())
+}
+
+pub fn drop_user(env: &Env, user: &UserIdent, if_exists: bool) -> Result<QueryOutput> {
+    let key = User::key(&user.user, &user.host);
+    if !env.catalog.read().users.contains_key(&key) {
+        if if_exists {
+            return Ok(QueryOutput::ok());
+        }
+        return Err(FeError::Analysis(format!(
+            "Operation DROP USER failed for {key}"
+        )));
+    }
+    env.log_and_apply(JournalEntry::DropUser { key })?;
+    Ok(QueryOutput::ok())
+}
+
+pub fn set_password(
+    env: &Env,
+    session: &Session,
+    user: Option<&UserIdent>,
+    password: &str,
+) -> Result<QueryOutput> {
+    let (name, host) = match user {
+        Some(u) => (u.user.clone(), u.host.clone()),
+        None => (session.user.clone(), "%".to_string()),
+    };
+    env.log_and_apply(JournalEntry::UpsertUser {
+        user: User {
+            name,
+            host,
+            password_sha1_sha1: (!password.is_empty())
+                .then(|| crate::mysql::password_hash(password)),
+        },
+    })?;
+    Ok(QueryOutput::ok())
+}

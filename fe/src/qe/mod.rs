@@ -1,0 +1,117 @@
+//! Statement execution: parses one statement and dispatches it to DDL, SHOW, session or
+//! query handling. Entry point: [`execute`].
+
+mod ddl;
+mod show;
+mod variables;
+
+use std::sync::Arc;
+
+use crate::env::Env;
+use crate::error::{FeError, Result};
+use crate::mysql::result::QueryOutput;
+use crate::mysql::session::Session;
+use crate::planner;
+use crate::sql::ast::Statement;
+use crate::sql::parser::parse_statement;
+
+pub use ddl::agent_address;
+pub use variables::session_var_provider;
+
+/// Executes one statement for `session`.
+pub async fn execute(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result<QueryOutput> {
+    let stmt = parse_statement(sql).map_err(|e| FeError::Syntax(e.to_string()))?;
+    if !matches!(stmt, Statement::ShowWarnings | Statement::ShowErrors) {
+        session.warnings.clear();
+    }
+    match stmt {
+        Statement::Query(text) => planner::run_query(env, session, &text).await,
+        Statement::Explain {
+            verbose,
+            analyze,
+            statement,
+        } => planner::explain(env, session, &statement, verbose, analyze).await,
+        Statement::Use { db } => {
+            use_database(env, session, &db)?;
+            Ok(QueryOutput::ok())
+        }
+        Statement::CreateDatabase {
+            name,
+            if_not_exists,
+            ..
+        } => ddl::create_database(env, &name, if_not_exists),
+        Statement::DropDatabase {
+            name, if_exists, ..
+        } => ddl::drop_database(env, session, &name, if_exists).await,
+        Statement::CreateTable(ct) => ddl::create_table(env, session, *ct).await,
+        Statement::DropTable {
+            table, if_exists, ..
+        } => ddl::drop_table(env, session, &table, if_exists).await,
+        Statement::AlterSystem(a) => ddl::alter_system(env, a).await,
+        Statement::CreateUser {
+            user,
+            if_not_exists,
+            password,
+        } => ddl::create_user(env, &user, if_not_exists, password.as_deref()),
+        Statement::DropUser { user, if_exists } => ddl::drop_user(env, &user, if_exists),
+        Statement::SetPassword { user, password } => {
+            ddl::set_password(env, session, user.as_ref(), &password)
+        }
+        Statement::Set(assignments) => variables::set(env, session, assignments).await,
+        Statement::ShowVariables { global, like } => {
+            variables::show_variables(env, session, global, like.as_deref())
+        }
+        Statement::ShowWarnings | Statement::ShowErrors => show::warnings(session),
+        Statement::ShowDatabases { like } => show::databases(env, like.as_deref()),
+        Statement::ShowTables { db, like, full } => {
+            show::tables(env, session, db.as_deref(), like.as_deref(), full)
+        }
+        Statement::ShowTableStatus { db, like } => {
+            show::table_status(env, session, db.as_deref(), like.as_deref())
+        }
+        Statement::Describe { table, .. } => show::describe(env, session, &table),
+        Statement::ShowCreateTable { table } => show::create_table(env, session, &table),
+        Statement::ShowCreateDatabase { name } => show::create_database(env, &name),
+        Statement::ShowBackends => show::backends(env),
+        Statement::ShowFrontends => show::frontends(env),
+        Statement::ShowProcesslist { full } => show::processlist(env, full),
+        Statement::ShowEngines => show::engines(),
+        Statement::ShowCharset => show::charset(),
+        Statement::ShowCollation { .. } => show::collation(),
+        Statement::Kill { query_only, id } => kill(env, session, id, query_only),
+        Statement::Begin | Statement::Commit | Statement::Rollback => {
+            // Each statement is its own transaction until explicit transactions land with
+            // the load-transaction work; accepting these keeps drivers working.
+            Ok(QueryOutput::ok())
+        }
+    }
+}
+
+/// `USE db` / COM_INIT_DB.
+pub fn use_database(env: &Env, session: &mut Session, db: &str) -> Result<()> {
+    let db = db.trim().trim_matches('`');
+    if db.eq_ignore_ascii_case("information_schema") {
+        session.database = Some("information_schema".into());
+        return Ok(());
+    }
+    if env.catalog.read().db_by_name(db).is_none() {
+        return Err(FeError::UnknownDatabase(db.to_string()));
+    }
+    session.database = Some(db.to_string());
+    session.info.lock().db = db.to_string();
+    Ok(())
+}
+
+fn kill(env: &Env, session: &Session, id: u64, query_only: bool) -> Result<QueryOutput> {
+    let id32 =
+        u32::try_from(id).map_err(|_| FeError::Analysis(format!("Unknown thread id: {id}")))?;
+    let info = env
+        .sessions
+        .get(id32)
+        .ok_or_else(|| FeError::Analysis(format!("Unknown thread id: {id}")))?;
+    if id32 == session.connection_id && !query_only {
+        return Err(FeError::NotSupported("killing your own connection".into()));
+    }
+    info.lock().killed = true;
+    Ok(QueryOutput::ok())
+}

@@ -1,0 +1,546 @@
+//! SHOW statements and DESC, with Doris's column names.
+
+use std::sync::Arc;
+
+use crate::catalog::{ColumnDefault, Distribution, Table};
+use crate::env::Env;
+use crate::error::{FeError, Result};
+use crate::mysql::result::QueryOutput;
+use crate::mysql::session::Session;
+use crate::sql::ast::TableName;
+
+use super::ddl::resolve_db;
+
+type Rows = Vec<Vec<Option<String>>>;
+
+/// MySQL `LIKE` matching (`%`, `_`, case-insensitive as Doris does for SHOW).
+pub fn like_match(pattern: &str, text: &str) -> bool {
+    fn rec(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('%', rest)) => (0..=t.len()).any(|i| rec(rest, &t[i..])),
+            Some(('_', rest)) => !t.is_empty() && rec(rest, &t[1..]),
+            Some(('\\', rest)) if !rest.is_empty() => {
+                !t.is_empty() && t[0] == rest[0] && rec(&rest[1..], &t[1..])
+            }
+            Some((c, rest)) => !t.is_empty() && t[0] == *c && rec(rest, &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    rec(&p, &t)
+}
+
+fn s(v: impl ToString) -> Option<String> {
+    Some(v.to_string())
+}
+
+fn fmt_time(ms: i64) -> String {
+    if ms <= 0 {
+        return "NULL".into();
+    }
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn human_bytes(b: i64) -> String {
+    let b = b.max(0) as f64;
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = b;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.3} {}", UNITS[u])
+}
+
+pub fn warnings(session: &Session) -> Result<QueryOutput> {
+    let rows = session
+        .warnings
+        .iter()
+        .map(|w| vec![s(w.level), s(w.code), s(&w.message)])
+        .collect();
+    QueryOutput::strings(&["Level", "Code", "Message"], rows)
+}
+
+pub fn databases(env: &Env, like: Option<&str>) -> Result<QueryOutput> {
+    let mut names: Vec<String> = env
+        .catalog
+        .read()
+        .databases
+        .values()
+        .map(|d| d.name.clone())
+        .collect();
+    names.push("information_schema".into());
+    names.sort();
+    let rows = names
+        .into_iter()
+        .filter(|n| like.is_none_or(|p| like_match(p, n)))
+        .map(|n| vec![Some(n)])
+        .collect();
+    QueryOutput::strings(&["Database"], rows)
+}
+
+fn with_db<T>(env: &Env, db: &str, f: impl FnOnce(&crate::catalog::Database) -> T) -> Result<T> {
+    let catalog = env.catalog.read();
+    let d = catalog
+        .db_by_name(db)
+        .ok_or_else(|| FeError::UnknownDatabase(db.to_string()))?;
+    Ok(f(d))
+}
+
+pub fn tables(
+    env: &Env,
+    session: &Session,
+    db: Option<&str>,
+    like: Option<&str>,
+    full: bool,
+) -> Result<QueryOutput> {
+    let db = resolve_db(session, db)?;
+    let mut names = with_db(env, &db, |d| {
+        d.tables
+            .values()
+            .map(|t| t.name.clone())
+            .collect::<Vec<_>>()
+    })?;
+    names.sort();
+    let header = format!("Tables_in_{db}");
+    let rows: Rows = names
+        .into_iter()
+        .filter(|n| like.is_none_or(|p| like_match(p, n)))
+        .map(|n| {
+            if full {
+                vec![Some(n), s("BASE TABLE")]
+            } else {
+                vec![Some(n)]
+            }
+        })
+        .collect();
+    if full {
+        QueryOutput::strings(&[header.as_str(), "Table_type"], rows)
+    } else {
+        QueryOutput::strings(&[header.as_str()], rows)
+    }
+}
+
+pub fn table_status(
+    env: &Env,
+    session: &Session,
+    db: Option<&str>,
+    like: Option<&str>,
+) -> Result<QueryOutput> {
+    let db = resolve_db(session, db)?;
+    let rows = with_db(env, &db, |d| {
+        d.tables
+            .values()
+            .filter(|t| like.is_none_or(|p| like_match(p, &t.name)))
+            .map(|t| {
+                vec![
+                    s(&t.name),
+                    s("Doris"),
+                    None,
+                    None,
+                    s(0),
+                    s(0),
+                    s(0),
+                    None,
+                    None,
+                    None,
+                    None,
+                    s(fmt_time(t.create_time_ms)),
+                    None,
+                    None,
+                    s("utf-8"),
+                    None,
+                    None,
+                    s(&t.comment),
+                ]
+            })
+            .collect()
+    })?;
+    QueryOutput::strings(
+        &[
+            "Name",
+            "Engine",
+            "Version",
+            "Row_format",
+            "Rows",
+            "Avg_row_length",
+            "Data_length",
+            "Max_data_length",
+            "Index_length",
+            "Data_free",
+            "Auto_increment",
+            "Create_time",
+            "Update_time",
+            "Check_time",
+            "Collation",
+            "Checksum",
+            "Create_options",
+            "Comment",
+        ],
+        rows,
+    )
+}
+
+fn lookup_table(env: &Env, session: &Session, name: &TableName) -> Result<(String, Table)> {
+    let db = resolve_db(session, name.db.as_deref())?;
+    let table = with_db(env, &db, |d| d.table_by_name(&name.table).cloned())?
+        .ok_or_else(|| FeError::UnknownTable(name.table.clone()))?;
+    Ok((db, table))
+}
+
+fn default_text(d: &Option<ColumnDefault>) -> Option<String> {
+    match d {
+        None | Some(ColumnDefault::Null) => None,
+        Some(ColumnDefault::Literal(v)) => Some(v.clone()),
+        Some(ColumnDefault::CurrentTimestamp) => s("CURRENT_TIMESTAMP"),
+        Some(ColumnDefault::CurrentDate) => s("CURRENT_DATE"),
+    }
+}
+
+pub fn describe(env: &Env, session: &Session, name: &TableName) -> Result<QueryOutput> {
+    let (_, table) = lookup_table(env, session, name)?;
+    let rows = table
+        .columns
+        .iter()
+        .map(|c| {
+            vec![
+                s(&c.name),
+                s(c.column_type.sql_name().to_uppercase()),
+                s(if c.nullable { "Yes" } else { "No" }),
+                s(if c.is_key { "true" } else { "false" }),
+                default_text(&c.default),
+                s(c.aggregation.clone().unwrap_or_default()),
+            ]
+        })
+        .collect();
+    QueryOutput::strings(&["Field", "Type", "Null", "Key", "Default", "Extra"], rows)
+}
+
+fn quote(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Normalised DDL, as Doris prints it.
+pub fn create_table_sql(table: &Table) -> String {
+    let mut out = format!("CREATE TABLE `{}` (\n", table.name);
+    let cols: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let mut line = format!("  `{}` {}", c.name, c.column_type.sql_name());
+            line.push_str(if c.nullable { " NULL" } else { " NOT NULL" });
+            match &c.default {
+                Some(ColumnDefault::Literal(v)) => {
+                    line.push_str(&format!(" DEFAULT \"{}\"", quote(v)))
+                }
+                Some(ColumnDefault::Null) => line.push_str(" DEFAULT NULL"),
+                Some(ColumnDefault::CurrentTimestamp) => {
+                    line.push_str(" DEFAULT CURRENT_TIMESTAMP")
+                }
+                Some(ColumnDefault::CurrentDate) => line.push_str(" DEFAULT CURRENT_DATE"),
+                None => {}
+            }
+            if !c.comment.is_empty() {
+                line.push_str(&format!(" COMMENT \"{}\"", quote(&c.comment)));
+            }
+            line
+        })
+        .collect();
+    out.push_str(&cols.join(",\n"));
+    out.push_str("\n) ENGINE=OLAP\n");
+    let keys: Vec<String> = table.key_columns.iter().map(|k| format!("`{k}`")).collect();
+    out.push_str(&format!("{}({})\n", table.keys_type.sql(), keys.join(", ")));
+    if !table.comment.is_empty() {
+        out.push_str(&format!("COMMENT \"{}\"\n", quote(&table.comment)));
+    }
+    match &table.distribution {
+        Distribution::Hash {
+            columns,
+            buckets,
+            auto,
+        } => {
+            let cols: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
+            let b = if *auto {
+                "AUTO".to_string()
+            } else {
+                buckets.to_string()
+            };
+            out.push_str(&format!(
+                "DISTRIBUTED BY HASH({}) BUCKETS {b}\n",
+                cols.join(", ")
+            ));
+        }
+        Distribution::Random { buckets, auto } => {
+            let b = if *auto {
+                "AUTO".to_string()
+            } else {
+                buckets.to_string()
+            };
+            out.push_str(&format!("DISTRIBUTED BY RANDOM BUCKETS {b}\n"));
+        }
+    }
+    let mut props = table.properties.clone();
+    props
+        .entry("replication_allocation".into())
+        .or_insert_with(|| format!("tag.location.default: {}", table.replication_num()));
+    props.remove("replication_num");
+    let props: Vec<String> = props
+        .iter()
+        .map(|(k, v)| format!("\"{}\" = \"{}\"", quote(k), quote(v)))
+        .collect();
+    out.push_str(&format!("PROPERTIES (\n{}\n);", props.join(",\n")));
+    out
+}
+
+pub fn create_table(env: &Env, session: &Session, name: &TableName) -> Result<QueryOutput> {
+    let (_, table) = lookup_table(env, session, name)?;
+    QueryOutput::strings(
+        &["Table", "Create Table"],
+        vec![vec![s(&table.name), s(create_table_sql(&table))]],
+    )
+}
+
+pub fn create_database(env: &Env, name: &str) -> Result<QueryOutput> {
+    with_db(env, name, |_| ())?;
+    QueryOutput::strings(
+        &["Database", "Create Database"],
+        vec![vec![s(name), s(format!("CREATE DATABASE `{name}`"))]],
+    )
+}
+
+pub fn backends(env: &Arc<Env>) -> Result<QueryOutput> {
+    let catalog = env.catalog.read();
+    let states = env.backend_state.read();
+    let tablets = catalog.tablets_per_backend();
+    let rows = catalog
+        .backends
+        .values()
+        .map(|b| {
+            let st = states.get(&b.id).cloned().unwrap_or_default();
+            let used_pct = if st.disk_total_bytes > 0 {
+                100.0 * (st.disk_total_bytes - st.disk_available_bytes) as f64
+                    / st.disk_total_bytes as f64
+            } else {
+                0.0
+            };
+            vec![
+                s(b.id),
+                s(&b.host),
+                s(b.heartbeat_port),
+                s(st.be_port),
+                s(st.http_port),
+                s(st.brpc_port),
+                s(-1),
+                s(fmt_time(st.last_start_time_ms)),
+                s(fmt_time(st.last_heartbeat_ms)),
+                s(st.alive),
+                s(false),
+                s(tablets.get(&b.id).copied().unwrap_or(0)),
+                s(human_bytes(st.data_used_bytes)),
+                s(human_bytes(0)),
+                s(human_bytes(st.disk_available_bytes)),
+                s(human_bytes(st.disk_total_bytes)),
+                s(format!("{used_pct:.2} %")),
+                s(format!("{used_pct:.2} %")),
+                s(human_bytes(0)),
+                s("{\"location\" : \"default\"}"),
+                s(&st.err_msg),
+                s(&st.version),
+                s(format!(
+                    "{{\"lastSuccessReportTabletsTime\":\"{}\",\"lastStreamLoadTime\":-1,\"isQueryDisabled\":false,\"isLoadDisabled\":false}}",
+                    fmt_time(st.last_heartbeat_ms)
+                )),
+                s(st.failure_count),
+                s("mix"),
+            ]
+        })
+        .collect();
+    QueryOutput::strings(
+        &[
+            "BackendId",
+            "Host",
+            "HeartbeatPort",
+            "BePort",
+            "HttpPort",
+            "BrpcPort",
+            "ArrowFlightSqlPort",
+            "LastStartTime",
+            "LastHeartbeat",
+            "Alive",
+            "SystemDecommissioned",
+            "TabletNum",
+            "DataUsedCapacity",
+            "TrashUsedCapacity",
+            "AvailCapacity",
+            "TotalCapacity",
+            "UsedPct",
+            "MaxDiskUsedPct",
+            "RemoteUsedCapacity",
+            "Tag",
+            "ErrMsg",
+            "Version",
+            "Status",
+            "HeartbeatFailureCounter",
+            "NodeRole",
+        ],
+        rows,
+    )
+}
+
+pub fn frontends(env: &Env) -> Result<QueryOutput> {
+    let c = &env.config;
+    let row = vec![
+        s(format!("fe_127.0.0.1_{}", c.edit_log_port)),
+        s("127.0.0.1"),
+        s(c.edit_log_port),
+        s(c.http_port),
+        s(c.query_port),
+        s(c.rpc_port),
+        s(-1),
+        s("FOLLOWER"),
+        s(true),
+        s(env.cluster_id),
+        s(true),
+        s(true),
+        s(env.last_journal_id()),
+        s(fmt_time(env.start_time_ms)),
+        s(fmt_time(chrono::Utc::now().timestamp_millis())),
+        s(true),
+        s(""),
+        s(concat!("doris-rs-", env!("CARGO_PKG_VERSION"))),
+        s(true),
+    ];
+    QueryOutput::strings(
+        &[
+            "Name",
+            "Host",
+            "EditLogPort",
+            "HttpPort",
+            "QueryPort",
+            "RpcPort",
+            "ArrowFlightSqlPort",
+            "Role",
+            "IsMaster",
+            "ClusterId",
+            "Join",
+            "Alive",
+            "ReplayedJournalId",
+            "LastStartTime",
+            "LastHeartbeat",
+            "IsHelper",
+            "ErrMsg",
+            "Version",
+            "CurrentConnected",
+        ],
+        vec![row],
+    )
+}
+
+pub fn processlist(env: &Env, full: bool) -> Result<QueryOutput> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let rows = env
+        .sessions
+        .list()
+        .into_iter()
+        .map(|p| {
+            let info: String = if full {
+                p.query.clone()
+            } else {
+                p.query.chars().take(100).collect()
+            };
+            vec![
+                s(p.id),
+                s(&p.user),
+                s(&p.host),
+                s(&p.db),
+                s(&p.command),
+                s((now - p.start_ms) / 1000),
+                s(if p.command == "Query" { "RUNNING" } else { "" }),
+                s(&p.query_id),
+                s(info),
+            ]
+        })
+        .collect();
+    QueryOutput::strings(
+        &[
+            "Id", "User", "Host", "Db", "Command", "Time", "State", "QueryId", "Info",
+        ],
+        rows,
+    )
+}
+
+pub fn engines() -> Result<QueryOutput> {
+    QueryOutput::strings(
+        &[
+            "Engine",
+            "Support",
+            "Comment",
+            "Transactions",
+            "XA",
+            "Savepoints",
+        ],
+        vec![vec![
+            s("Olap engine"),
+            s("DEFAULT"),
+            s("Default storage engine of Doris"),
+            s("YES"),
+            s("NO"),
+            s("NO"),
+        ]],
+    )
+}
+
+pub fn charset() -> Result<QueryOutput> {
+    QueryOutput::strings(
+        &["Charset", "Description", "Default collation", "Maxlen"],
+        vec![vec![
+            s("utf8mb4"),
+            s("UTF-8 Unicode"),
+            s("utf8mb4_0900_bin"),
+            s(4),
+        ]],
+    )
+}
+
+pub fn collation() -> Result<QueryOutput> {
+    QueryOutput::strings(
+        &[
+            "Collation",
+            "Charset",
+            "Id",
+            "Default",
+            "Compiled",
+            "Sortlen",
+        ],
+        vec![vec![
+            s("utf8mb4_0900_bin"),
+            s("utf8mb4"),
+            s(309),
+            s("Yes"),
+            s("Yes"),
+            s(1),
+        ]],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns() {
+        assert!(like_match("%time%", "time_zone"));
+        assert!(like_match("version_comment", "VERSION_COMMENT"));
+        assert!(like_match("a_c", "abc"));
+        assert!(!like_match("a_c", "abbc"));
+        assert!(like_match("%", ""));
+    }
+}

@@ -1,0 +1,286 @@
+//! Statements the FE handles itself (Doris DDL, admin and session statements).
+//! [`Statement`] is produced by [`super::parser::parse_statement`]; anything it does not
+//! recognise is passed through as [`Statement::Query`] for DataFusion to plan.
+
+use doris_common::types::ColumnType;
+
+/// `db.table` or `table`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    pub db: Option<String>,
+    pub table: String,
+}
+
+/// `'user'@'host'` (host defaults to `%`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIdent {
+    pub user: String,
+    pub host: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    CreateDatabase {
+        name: String,
+        if_not_exists: bool,
+        properties: Vec<(String, String)>,
+    },
+    DropDatabase {
+        name: String,
+        if_exists: bool,
+        force: bool,
+    },
+    ShowDatabases {
+        like: Option<String>,
+    },
+    /// `SHOW [FULL] TABLES [FROM|IN db] [LIKE 'pat']`
+    ShowTables {
+        db: Option<String>,
+        like: Option<String>,
+        full: bool,
+    },
+    /// `USE db`
+    Use {
+        db: String,
+    },
+    /// `DESC t [ALL]`, `DESCRIBE t`, `SHOW [FULL] COLUMNS FROM t [FROM db]`
+    Describe {
+        table: TableName,
+        all: bool,
+    },
+    ShowCreateTable {
+        table: TableName,
+    },
+    /// `SHOW CREATE DATABASE db`
+    ShowCreateDatabase {
+        name: String,
+    },
+    CreateTable(Box<CreateTable>),
+    DropTable {
+        table: TableName,
+        if_exists: bool,
+        force: bool,
+    },
+    AlterSystem(AlterSystem),
+    ShowBackends,
+    ShowFrontends,
+    ShowProcesslist {
+        full: bool,
+    },
+    /// `SHOW [GLOBAL|SESSION] VARIABLES [LIKE 'pat' | WHERE Variable_name = 'x']`
+    ShowVariables {
+        global: bool,
+        like: Option<String>,
+    },
+    ShowWarnings,
+    ShowErrors,
+    /// `SHOW [FULL] PROCESSLIST` is above; `SHOW ENGINES`, `SHOW CHARSET`, `SHOW COLLATION`
+    ShowEngines,
+    ShowCharset,
+    ShowCollation {
+        like: Option<String>,
+    },
+    /// `SHOW TABLE STATUS [FROM db] [LIKE 'pat']`
+    ShowTableStatus {
+        db: Option<String>,
+        like: Option<String>,
+    },
+    /// `SET ...` with one or more assignments.
+    Set(Vec<SetAssignment>),
+    /// `SET PASSWORD [FOR user] = PASSWORD('x')` or `= 'x'` (plain text).
+    SetPassword {
+        user: Option<UserIdent>,
+        password: String,
+    },
+    CreateUser {
+        user: UserIdent,
+        if_not_exists: bool,
+        password: Option<String>,
+    },
+    DropUser {
+        user: UserIdent,
+        if_exists: bool,
+    },
+    /// `EXPLAIN [VERBOSE] <statement>`; `DESC SELECT ...` is a synonym.
+    Explain {
+        verbose: bool,
+        analyze: bool,
+        statement: String,
+    },
+    /// `KILL [QUERY|CONNECTION] id`
+    Kill {
+        query_only: bool,
+        id: u64,
+    },
+    Begin,
+    Commit,
+    Rollback,
+    /// A query or DML for DataFusion (SELECT, WITH, INSERT, VALUES, ...): the original text.
+    Query(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VarScope {
+    Session,
+    Global,
+    /// `SET @x = ...`
+    User,
+}
+
+/// One `name = value` in a SET statement. `SET NAMES utf8mb4 [COLLATE x]` becomes
+/// `names = 'utf8mb4'`; `SET CHARACTER SET x` becomes `character_set = 'x'`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetAssignment {
+    pub scope: VarScope,
+    /// Lower-cased variable name without `@@session.` etc.
+    pub name: String,
+    pub value: SetValue,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetValue {
+    /// Quoted string, or an unquoted word such as `ON`, `utf8mb4`, `STRICT_TRANS_TABLES`.
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// `DEFAULT`
+    Default,
+    /// Anything else (e.g. `10*1024*1024`), as SQL text to evaluate as a constant.
+    Expr(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlterSystem {
+    AddBackends(Vec<String>),
+    DropBackends(Vec<String>),
+    DecommissionBackends(Vec<String>),
+    AddFollower(String),
+    AddObserver(String),
+    DropFollower(String),
+    DropObserver(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysKind {
+    Duplicate,
+    Aggregate,
+    Unique,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggKind {
+    Sum,
+    Min,
+    Max,
+    Replace,
+    ReplaceIfNotNull,
+    HllUnion,
+    BitmapUnion,
+    QuantileUnion,
+    Generic,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DefaultValue {
+    Null,
+    /// A literal as text (numbers and strings alike), e.g. `'1'`, `0`, `"abc"`.
+    Literal(String),
+    CurrentTimestamp,
+    CurrentDate,
+}
+
+/// A column type as written, before the catalog validates it (e.g. HLL/BITMAP are parsed
+/// so that the executor can reject them with a clear "not supported yet").
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeDef {
+    Supported(ColumnType),
+    /// A type Doris has that this build does not store yet, by name (e.g. `BITMAP`, `HLL`,
+    /// `JSON`, `ARRAY<INT>`).
+    Unsupported(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDef {
+    pub name: String,
+    pub data_type: TypeDef,
+    pub agg: Option<AggKind>,
+    /// `Some(true)` for `NULL`, `Some(false)` for `NOT NULL`, `None` when unspecified.
+    pub nullable: Option<bool>,
+    pub key: bool,
+    pub auto_increment: bool,
+    pub default: Option<DefaultValue>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeysDesc {
+    pub kind: KeysKind,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DistributionDesc {
+    /// `DISTRIBUTED BY HASH(cols) BUCKETS n|AUTO` (`None` = AUTO or omitted).
+    Hash {
+        columns: Vec<String>,
+        buckets: Option<u32>,
+    },
+    Random {
+        buckets: Option<u32>,
+    },
+}
+
+/// A partition value bound: a list of literals (multi-column), or MAXVALUE.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartitionValues {
+    LessThan(Vec<String>),
+    LessThanMaxValue,
+    /// `[("a"), ("b"))`
+    Range {
+        lower: Vec<String>,
+        upper: Vec<String>,
+    },
+    /// `VALUES IN ("a","b")` or `IN (("a",1),("b",2))`
+    In(Vec<Vec<String>>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionDef {
+    pub name: String,
+    pub values: PartitionValues,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartitionKind {
+    Range,
+    List,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionDesc {
+    pub kind: PartitionKind,
+    pub auto: bool,
+    pub columns: Vec<String>,
+    pub partitions: Vec<PartitionDef>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateTable {
+    pub name: TableName,
+    pub if_not_exists: bool,
+    pub columns: Vec<ColumnDef>,
+    /// `INDEX idx (col) USING INVERTED ...`: names of declared indexes (kept, not built yet).
+    pub indexes: Vec<String>,
+    pub engine: Option<String>,
+    pub keys: Option<KeysDesc>,
+    pub comment: Option<String>,
+    pub partition: Option<PartitionDesc>,
+    pub distribution: Option<DistributionDesc>,
+    pub rollups: Vec<String>,
+    pub properties: Vec<(String, String)>,
+    /// `CREATE TABLE t [(...)] AS SELECT ...` / `CREATE TABLE t LIKE t2`: not supported yet,
+    /// kept so the executor can say so.
+    pub as_select: Option<String>,
+    pub like: Option<TableName>,
+}
