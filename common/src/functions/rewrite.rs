@@ -159,10 +159,46 @@ fn plain_args(list: &FunctionArgumentList) -> Option<Vec<Expr>> {
         .collect()
 }
 
+/// `LEAD/LAG(x, n, default)` with a non-constant default (DataFusion accepts only literal
+/// defaults): `CASE WHEN LEAD(1, n) OVER w IS NULL THEN default ELSE LEAD(x, n) OVER w END`.
+/// `LEAD(1, n)` is NULL exactly when the offset row does not exist, so a NULL `x` there
+/// stays NULL as in Doris.
+fn rewrite_lead_lag_default(f: &Function, name: &str) -> Option<Expr> {
+    if name != "lead" && name != "lag" {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let args = plain_args(list)?;
+    let [value, offset, default]: [Expr; 3] = args.try_into().ok()?;
+    if matches!(default, Expr::Value(_)) {
+        return None;
+    }
+    let with_args = |args: Vec<Expr>| {
+        let mut g = f.clone();
+        if let Expr::Function(c) = call(name, args) {
+            g.args = c.args;
+        }
+        Expr::Function(g)
+    };
+    let probe = with_args(vec![Expr::value(number("1")), offset.clone()]);
+    Some(Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen {
+            condition: Expr::IsNull(Box::new(probe)),
+            result: default,
+        }],
+        else_result: Some(Box::new(with_args(vec![value, offset]))),
+    })
+}
+
 fn rewrite_function(f: &mut Function) -> Option<Expr> {
     let name = simple_name(&f.name)?;
     if f.over.is_some() {
-        return None;
+        return rewrite_lead_lag_default(f, &name);
     }
     let FunctionArguments::List(list) = &mut f.args else {
         return None;
@@ -194,6 +230,17 @@ fn rewrite_function(f: &mut Function) -> Option<Expr> {
             })
         }
         "group_concat" => rewrite_group_concat(list, f.filter.take()),
+        // Doris `days_diff(end, start)` and friends = `timestampdiff(UNIT, start, end)`.
+        "years_diff" | "months_diff" | "weeks_diff" | "days_diff" | "hours_diff"
+        | "minutes_diff" | "seconds_diff" => {
+            let args = plain_args(list)?;
+            let [end, start]: [Expr; 2] = args.try_into().ok()?;
+            let unit = name.trim_end_matches("s_diff").to_ascii_uppercase();
+            Some(call(
+                "timestampdiff",
+                vec![Expr::value(Value::SingleQuotedString(unit)), start, end],
+            ))
+        }
         "timestampdiff" | "timestampadd" => {
             if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = list.args.first_mut()
             {
@@ -409,6 +456,14 @@ mod tests {
                 "SELECT group_concat(id ORDER BY id) FROM {t} GROUP BY v ORDER BY v"
             )),
             vec!["2", "1,3", "4"]
+        );
+    }
+
+    #[test]
+    fn doris_diff_functions() {
+        assert_eq!(
+            rewritten("SELECT days_diff(a, b)"),
+            "SELECT timestampdiff('DAY', b, a)"
         );
     }
 

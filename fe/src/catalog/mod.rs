@@ -36,6 +36,14 @@ pub enum JournalEntry {
         db_id: i64,
         table_id: i64,
     },
+    CreateView {
+        db_id: i64,
+        view: View,
+    },
+    DropView {
+        db_id: i64,
+        view_id: i64,
+    },
     AddBackend {
         backend: Backend,
     },
@@ -94,6 +102,7 @@ impl Catalog {
                         id: *id,
                         name: name.clone(),
                         tables: BTreeMap::new(),
+                        views: BTreeMap::new(),
                         create_time_ms: *create_time_ms,
                     },
                 );
@@ -109,6 +118,17 @@ impl Catalog {
             JournalEntry::DropTable { db_id, table_id } => {
                 if let Some(db) = self.databases.get_mut(db_id) {
                     db.tables.remove(table_id);
+                }
+            }
+            JournalEntry::CreateView { db_id, view } => {
+                if let Some(db) = self.databases.get_mut(db_id) {
+                    db.views.retain(|_, v| v.name != view.name);
+                    db.views.insert(view.id, view.clone());
+                }
+            }
+            JournalEntry::DropView { db_id, view_id } => {
+                if let Some(db) = self.databases.get_mut(db_id) {
+                    db.views.remove(view_id);
                 }
             }
             JournalEntry::AddBackend { backend } => {
@@ -187,6 +207,15 @@ impl Catalog {
 }
 
 impl Database {
+    /// A view by name, matched like tables.
+    pub fn view_by_name(&self, name: &str) -> Option<&View> {
+        self.views.values().find(|v| v.name == name).or_else(|| {
+            self.views
+                .values()
+                .find(|v| v.name.eq_ignore_ascii_case(name))
+        })
+    }
+
     /// Exact name first, then case-insensitively (unquoted identifiers arrive lower-cased).
     pub fn table_by_name(&self, name: &str) -> Option<&Table> {
         self.tables.values().find(|t| t.name == name).or_else(|| {

@@ -12,6 +12,19 @@ pub struct Database {
     pub id: i64,
     pub name: String,
     pub tables: BTreeMap<i64, Table>,
+    #[serde(default)]
+    pub views: BTreeMap<i64, View>,
+    pub create_time_ms: i64,
+}
+
+/// A logical view: its query text is planned wherever the view is referenced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct View {
+    pub id: i64,
+    pub name: String,
+    /// Column names given in `CREATE VIEW v (a, b)`; empty = the query's own names.
+    pub columns: Vec<String>,
+    pub query: String,
     pub create_time_ms: i64,
 }
 

@@ -132,6 +132,18 @@ pub fn render_rows(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>> {
         for (c, f) in columns.iter().zip(&formatters) {
             if c.is_null(r) {
                 row.push(None);
+            } else if let Some(f) = c
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Float64Array>()
+            {
+                row.push(Some(doris_common::functions::format_mysql_double(
+                    f.value(r),
+                )));
+            } else if let Some(f) = c
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Float32Array>()
+            {
+                row.push(Some(f.value(r).to_string()));
             } else if let DataType::Boolean = c.data_type() {
                 let b = c
                     .as_any()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column as DfColumn, DFSchema};
@@ -14,13 +15,13 @@ use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{cast, lit, Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{cast, lit, Expr, LogicalPlanBuilder, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use doris_common::fragment::{
     OlapScanExec, OlapTableSinkExec, ScanSpec, SinkColumn, SinkPartition, SinkSpec, TabletRead,
 };
 
-use crate::catalog::{Catalog, ColumnDefault, Distribution, Table};
+use crate::catalog::{Catalog, ColumnDefault, Distribution, Table, View};
 
 /// The name DataFusion sees for a column (unquoted identifiers arrive lower-cased, so
 /// columns are exposed and stored lower-cased; DESC keeps the declared spelling).
@@ -88,7 +89,13 @@ impl SchemaProvider for DatabaseSchema {
         self.catalog
             .databases
             .get(&self.db_id)
-            .map(|d| d.tables.values().map(|t| t.name.clone()).collect())
+            .map(|d| {
+                d.tables
+                    .values()
+                    .map(|t| t.name.clone())
+                    .chain(d.views.values().map(|v| v.name.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -97,7 +104,10 @@ impl SchemaProvider for DatabaseSchema {
             return Ok(None);
         };
         let Some(table) = db.table_by_name(name) else {
-            return Ok(None);
+            return match db.view_by_name(name) {
+                Some(view) => Ok(Some(self.plan_view(&db.name, view).await?)),
+                None => Ok(None),
+            };
         };
         Ok(Some(Arc::new(OlapTableProvider::new(
             db.name.clone(),
@@ -110,7 +120,39 @@ impl SchemaProvider for DatabaseSchema {
         self.catalog
             .databases
             .get(&self.db_id)
-            .is_some_and(|d| d.table_by_name(name).is_some())
+            .is_some_and(|d| d.table_by_name(name).is_some() || d.view_by_name(name).is_some())
+    }
+}
+
+impl DatabaseSchema {
+    /// Plans a view's query in its own database, renaming columns if the view lists them.
+    async fn plan_view(&self, db: &str, view: &View) -> Result<Arc<dyn TableProvider>> {
+        let ctx = super::base_context(
+            Arc::clone(&self.catalog),
+            Arc::new(PlanEnv::default()),
+            Some(db.to_string()),
+            1,
+            8192,
+        );
+        let stmt = super::parse_one(&view.query)
+            .map_err(|e| DataFusionError::Plan(format!("view `{}`: {e}", view.name)))?;
+        let mut plan = ctx
+            .state()
+            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+                stmt,
+            )))
+            .await?;
+        if !view.columns.is_empty() {
+            let exprs: Vec<Expr> = plan
+                .schema()
+                .columns()
+                .into_iter()
+                .zip(&view.columns)
+                .map(|(c, n)| Expr::Column(c).alias(arrow_name(n)))
+                .collect();
+            plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+        }
+        Ok(Arc::new(ViewTable::new(plan, Some(view.query.clone()))))
     }
 }
 

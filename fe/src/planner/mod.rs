@@ -6,6 +6,8 @@
 
 pub mod catalog;
 pub mod coordinator;
+mod names;
+mod views;
 
 use std::sync::Arc;
 
@@ -17,8 +19,8 @@ use datafusion::physical_plan::{displayable, ExecutionPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, FunctionArg, FunctionArgExpr, ObjectName, Statement as SqlStatement,
-    TableFactor, TableObject, VisitMut, VisitorMut,
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, ObjectName, ObjectType,
+    Statement as SqlStatement, TableFactor, TableObject, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::MySqlDialect;
 use datafusion::variable::VarType;
@@ -36,30 +38,46 @@ use catalog::{InternalCatalog, PlanEnv};
 /// The catalog name DataFusion resolves unqualified tables in (Doris's internal catalog).
 pub const INTERNAL_CATALOG: &str = "internal";
 
-/// A DataFusion context for one statement of `session`.
-fn build_context(env: &Env, session: &Session, plan_env: Arc<PlanEnv>) -> SessionContext {
-    let schema = session
-        .database
-        .clone()
-        .unwrap_or_else(|| "__no_database_selected__".into());
+/// A DataFusion context over a catalog snapshot with the project's functions and MySQL
+/// semantics, resolving unqualified tables in `default_db`.
+pub(crate) fn base_context(
+    catalog: Arc<crate::catalog::Catalog>,
+    plan_env: Arc<PlanEnv>,
+    default_db: Option<String>,
+    parallelism: usize,
+    batch_size: usize,
+) -> SessionContext {
+    let schema = default_db.unwrap_or_else(|| "__no_database_selected__".into());
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(INTERNAL_CATALOG, schema)
         .with_create_default_catalog_and_schema(false)
-        .with_target_partitions(session.parallelism())
-        .with_batch_size(session.batch_size());
+        .with_target_partitions(parallelism)
+        .with_batch_size(batch_size);
     doris_common::functions::apply_mysql_options(config.options_mut());
     config.options_mut().sql_parser.dialect = datafusion::config::Dialect::MySQL;
+    // MySQL: NULL is the smallest value (first in ASC, last in DESC).
+    config.options_mut().sql_parser.default_null_ordering = "nulls_min".into();
     let ctx = SessionContext::new_with_config(config);
-    let snapshot = Arc::new(env.catalog.read().clone());
     ctx.register_catalog(
         INTERNAL_CATALOG,
-        Arc::new(InternalCatalog {
-            catalog: snapshot,
-            plan_env,
-        }),
+        Arc::new(InternalCatalog { catalog, plan_env }),
     );
     doris_common::functions::register_mysql_functions(&ctx);
+    ctx.register_udtf("numbers", Arc::new(doris_common::fragment::NumbersFunction));
+    ctx
+}
+
+/// A DataFusion context for one statement of `session`.
+fn build_context(env: &Env, session: &Session, plan_env: Arc<PlanEnv>) -> SessionContext {
+    let snapshot = Arc::new(env.catalog.read().clone());
+    let ctx = base_context(
+        snapshot,
+        plan_env,
+        session.database.clone(),
+        session.parallelism(),
+        session.batch_size(),
+    );
     for udf in doris_common::functions::session_udfs(
         session.database.clone(),
         format!("'{}'@'{}'", session.user, session.client_host),
@@ -67,7 +85,6 @@ fn build_context(env: &Env, session: &Session, plan_env: Arc<PlanEnv>) -> Sessio
     ) {
         ctx.register_udf(udf);
     }
-    ctx.register_udtf("numbers", Arc::new(doris_common::fragment::NumbersFunction));
     let vars = crate::qe::session_var_provider(session);
     ctx.register_variable(VarType::System, Arc::clone(&vars));
     ctx.register_variable(VarType::UserDefined, vars);
@@ -113,7 +130,13 @@ impl VisitorMut for NumbersArgs {
     }
 }
 
-fn parse_one(sql: &str) -> Result<SqlStatement> {
+pub(crate) fn parse_one(sql: &str) -> Result<SqlStatement> {
+    Ok(parse_with_names(sql)?.0)
+}
+
+/// Parses one statement, applies MySQL semantics, and returns it with the result column
+/// names a client should see (see [`names::display_names`]).
+fn parse_with_names(sql: &str) -> Result<(SqlStatement, Option<Vec<String>>)> {
     let mut stmts = DFParser::parse_sql_with_dialect(sql, &MySqlDialect {})
         .map_err(|e| FeError::Syntax(format!("Syntax error: {e}")))?;
     if stmts.len() != 1 {
@@ -122,16 +145,36 @@ fn parse_one(sql: &str) -> Result<SqlStatement> {
     match stmts.pop_front() {
         Some(DfStatement::Statement(s)) => {
             let mut s = *s;
+            let display = names::display_names(&s, sql);
+            names::prepare_select_names(&mut s, sql)?;
             doris_common::functions::rewrite_mysql_semantics(&mut s);
             let _ = s.visit(&mut NumbersArgs);
-            Ok(s)
+            Ok((s, display))
         }
         Some(_) => Err(FeError::NotSupported(format!("statement: {sql}"))),
         None => Err(FeError::Syntax("Query was empty".into())),
     }
 }
 
-async fn logical_plan(ctx: &SessionContext, stmt: SqlStatement) -> Result<LogicalPlan> {
+/// Gives result columns the names the client wrote (MySQL keeps the case of aliases).
+fn with_display_names(out: QueryOutput, display: Option<Vec<String>>) -> QueryOutput {
+    match (out, display) {
+        (QueryOutput::Rows(mut rows), Some(names)) if names.len() == rows.schema.fields().len() => {
+            let fields: Vec<_> = rows
+                .schema
+                .fields()
+                .iter()
+                .zip(names)
+                .map(|(f, n)| f.as_ref().clone().with_name(n))
+                .collect();
+            rows.schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+            QueryOutput::Rows(rows)
+        }
+        (out, _) => out,
+    }
+}
+
+pub(crate) async fn logical_plan(ctx: &SessionContext, stmt: SqlStatement) -> Result<LogicalPlan> {
     let plan = ctx
         .state()
         .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
@@ -161,7 +204,11 @@ fn insert_target(stmt: &SqlStatement) -> Option<&ObjectName> {
 }
 
 /// Resolves `[db.]table` to `(db_id, table_id)`.
-fn resolve_table(env: &Env, session: &Session, name: &ObjectName) -> Result<(i64, i64, String)> {
+pub(crate) fn resolve_table(
+    env: &Env,
+    session: &Session,
+    name: &ObjectName,
+) -> Result<(i64, i64, String)> {
     let parts: Vec<String> = name
         .0
         .iter()
@@ -190,7 +237,17 @@ fn resolve_table(env: &Env, session: &Session, name: &ObjectName) -> Result<(i64
 
 /// Runs a SELECT/INSERT/... statement.
 pub async fn run_query(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result<QueryOutput> {
-    let stmt = parse_one(sql)?;
+    let (stmt, display) = parse_with_names(sql)?;
+    match &stmt {
+        SqlStatement::CreateView(cv) => return views::create_view(env, session, cv).await,
+        SqlStatement::Drop {
+            object_type: ObjectType::View,
+            if_exists,
+            names,
+            ..
+        } => return views::drop_views(env, session, names, *if_exists),
+        _ => {}
+    }
     if let Some(name) = insert_target(&stmt) {
         let target = resolve_table(env, session, name)?;
         return run_insert(env, session, stmt, target).await;
@@ -199,14 +256,20 @@ pub async fn run_query(env: &Arc<Env>, session: &mut Session, sql: &str) -> Resu
         // Give "No database selected" instead of a confusing unknown-table error.
         let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
         return match physical_plan(&ctx, stmt).await {
-            Ok(plan) => rows(env, session, &ctx, plan).await,
+            Ok(plan) => Ok(with_display_names(
+                rows(env, session, &ctx, plan).await?,
+                display,
+            )),
             Err(FeError::UnknownTable(_)) => Err(FeError::NoDatabaseSelected),
             Err(e) => Err(e),
         };
     }
     let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
     let plan = physical_plan(&ctx, stmt).await?;
-    rows(env, session, &ctx, plan).await
+    Ok(with_display_names(
+        rows(env, session, &ctx, plan).await?,
+        display,
+    ))
 }
 
 async fn rows(

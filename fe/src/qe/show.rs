@@ -106,17 +106,18 @@ pub fn tables(
     let mut names = with_db(env, &db, |d| {
         d.tables
             .values()
-            .map(|t| t.name.clone())
+            .map(|t| (t.name.clone(), "BASE TABLE"))
+            .chain(d.views.values().map(|v| (v.name.clone(), "VIEW")))
             .collect::<Vec<_>>()
     })?;
     names.sort();
     let header = format!("Tables_in_{db}");
     let rows: Rows = names
         .into_iter()
-        .filter(|n| like.is_none_or(|p| like_match(p, n)))
-        .map(|n| {
+        .filter(|(n, _)| like.is_none_or(|p| like_match(p, n)))
+        .map(|(n, kind)| {
             if full {
-                vec![Some(n), s("BASE TABLE")]
+                vec![Some(n), s(kind)]
             } else {
                 vec![Some(n)]
             }
@@ -301,6 +302,29 @@ pub fn create_table_sql(table: &Table) -> String {
 }
 
 pub fn create_table(env: &Env, session: &Session, name: &TableName) -> Result<QueryOutput> {
+    let db = resolve_db(session, name.db.as_deref())?;
+    if let Some(v) = with_db(env, &db, |d| d.view_by_name(&name.table).cloned())? {
+        let cols = if v.columns.is_empty() {
+            String::new()
+        } else {
+            let c: Vec<String> = v.columns.iter().map(|c| format!("`{c}`")).collect();
+            format!(" ({})", c.join(", "))
+        };
+        return QueryOutput::strings(
+            &[
+                "View",
+                "Create View",
+                "character_set_client",
+                "collation_connection",
+            ],
+            vec![vec![
+                s(&v.name),
+                s(format!("CREATE VIEW `{}`{cols} AS {}", v.name, v.query)),
+                s("utf8mb4"),
+                s("utf8mb4_0900_bin"),
+            ]],
+        );
+    }
     let (_, table) = lookup_table(env, session, name)?;
     QueryOutput::strings(
         &["Table", "Create Table"],
