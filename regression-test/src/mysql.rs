@@ -156,8 +156,8 @@ pub async fn query(conn: &mut Conn, sql: &str) -> Result<QueryOutput, SqlError> 
     let mut result = conn.query_iter(sql).await?;
     let columns = result.columns();
     let raw_rows: Vec<mysql_async::Row> = result.collect().await?;
-    let affected_rows = result.affected_rows();
     result.drop_result().await?;
+    let affected_rows = conn.affected_rows();
     let columns = match columns {
         Some(c) if !c.is_empty() => c,
         _ => return Ok(QueryOutput::Done { affected_rows }),

@@ -11,7 +11,7 @@ use regression_test::{mysql, query, Cluster, QueryOutput};
 const DB: &str = "durability";
 const BATCHES: i64 = 20;
 const ROWS_PER_BATCH: i64 = 50;
-const BULK_ROWS: u64 = 2_000_000;
+const BULK_ROWS: u64 = 20_000_000;
 /// How long reads after a restart may keep failing (tablet reports, heartbeats) before the
 /// test gives up; wrong answers are never retried.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -127,7 +127,7 @@ async fn acknowledged_writes_survive_kill_9() {
         let mut conn = mysql::connect(opts).await?;
         query(&mut conn, &bulk_sql).await
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     if bulk.is_finished() {
         eprintln!("note: the bulk INSERT finished before the BE was killed");
     }

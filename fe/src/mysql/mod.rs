@@ -292,10 +292,17 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
                     affected_rows,
                     info,
                 } => {
+                    // opensrv writes the info text raw (string<EOF>) to clients without
+                    // CLIENT_SESSION_TRACK, but drivers such as mysql_async parse it as a
+                    // length-encoded string and then drop the whole OK packet (losing the
+                    // affected-row count). Until that is fixed upstream the text goes to the
+                    // log only.
+                    if !info.is_empty() {
+                        debug!(connection = self.session.connection_id, %info, "statement info");
+                    }
                     w = w
                         .complete_one(OkResponse {
                             affected_rows,
-                            info,
                             ..Default::default()
                         })
                         .await?;

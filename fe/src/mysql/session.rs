@@ -17,6 +17,7 @@ pub fn default_variables(config: &FeConfig) -> BTreeMap<String, String> {
         env!("CARGO_PKG_VERSION")
     );
     let tz = std::env::var("TZ").unwrap_or_else(|_| "UTC".into());
+    let port = config.query_port.to_string();
     [
         ("autocommit", "1"),
         ("auto_increment_increment", "1"),
@@ -62,6 +63,9 @@ pub fn default_variables(config: &FeConfig) -> BTreeMap<String, String> {
         ("query_timeout", timeout.as_str()),
         ("runtime_filter_type", "IN_OR_BLOOM_FILTER"),
         ("show_hidden_columns", "false"),
+        ("socket", ""),
+        ("port", port.as_str()),
+        ("hostname", "127.0.0.1"),
         ("sql_auto_is_null", "0"),
         ("sql_mode", "ONLY_FULL_GROUP_BY"),
         ("sql_safe_updates", "0"),

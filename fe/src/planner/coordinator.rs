@@ -84,7 +84,14 @@ pub async fn execute_plan(
             batches: Box::pin(stream.map(|r| r.map_err(FeError::from))),
         });
     }
-    let (backend_id, host, port) = choose_backend(env, &sets)?;
+    let (backend_id, host, port) = match choose_backend(env, &sets) {
+        Ok(b) => b,
+        Err(_) => {
+            // Right after a restart no heartbeat may have reached the backend yet.
+            crate::cluster::heartbeat::heartbeat_all(env).await;
+            choose_backend(env, &sets)?
+        }
+    };
     let bytes = physical_plan_to_bytes_with_extension_codec(plan, &DorisCodec::new())?;
     let query_id = uuid::Uuid::new_v4().to_string();
     let timeout = Duration::from_secs(session.query_timeout_secs().max(1));
