@@ -2,6 +2,7 @@
 //! mysql_native_password authentication, COM_QUERY with multi-statements, COM_INIT_DB,
 //! COM_PING, COM_QUIT. Entry point: [`serve`]; statements go to [`crate::qe`].
 
+mod relay;
 pub mod result;
 pub mod session;
 
@@ -44,10 +45,14 @@ pub async fn serve(env: Arc<Env>, listener: tokio::net::TcpListener) {
             let _ = stream.set_nodelay(true);
             let shim = Shim::new(env, peer.ip().to_string());
             let id = shim.session.connection_id;
-            let (r, w) = stream.into_split();
+            let (client_r, client_w) = stream.into_split();
+            let (server_side, relay_side) = tokio::io::duplex(256 * 1024);
+            let relay = tokio::spawn(relay::relay(client_r, client_w, relay_side));
+            let (r, w) = tokio::io::split(server_side);
             if let Err(e) = AsyncMysqlIntermediary::run_on(shim, r, w).await {
                 debug!(connection = id, error = %e, "connection ended with error");
             }
+            relay.abort();
         });
     }
 }

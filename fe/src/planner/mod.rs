@@ -80,7 +80,7 @@ fn build_context(env: &Env, session: &Session, plan_env: Arc<PlanEnv>) -> Sessio
     );
     for udf in doris_common::functions::session_udfs(
         session.database.clone(),
-        format!("'{}'@'{}'", session.user, session.client_host),
+        format!("{}@{}", session.user, session.client_host),
         session.connection_id,
     ) {
         ctx.register_udf(udf);
