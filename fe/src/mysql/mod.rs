@@ -52,7 +52,14 @@ pub async fn serve(env: Arc<Env>, listener: tokio::net::TcpListener) {
             if let Err(e) = AsyncMysqlIntermediary::run_on(shim, r, w).await {
                 debug!(connection = id, error = %e, "connection ended with error");
             }
-            relay.abort();
+            // Let the relay deliver what opensrv wrote last (e.g. an access-denied error).
+            let abort = relay.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(2), relay)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
         });
     }
 }
