@@ -77,6 +77,16 @@ fn classify_datafusion(e: DataFusionError) -> FeError {
     match e {
         DfRoot::SqlParse(msg) => FeError::Syntax(format!("Syntax error: {msg}")),
         DfRoot::Plan(msg) | DfRoot::Other(msg) => {
+            if msg.contains(crate::planner::NO_DATABASE_SCHEMA) {
+                return FeError::NoDatabaseSelected;
+            }
+            if msg.contains("has no type information") {
+                // `variable ["@@session", "x"] has no type information`
+                let list = msg.split(['[', ']']).nth(1).unwrap_or("");
+                let last = list.rsplit(',').next().unwrap_or(list);
+                let name = last.trim().trim_matches('"').trim_start_matches('@');
+                return FeError::UnknownVariable(name.to_string());
+            }
             if msg.contains("not found") {
                 if let Some(rest) = msg.split("table '").nth(1) {
                     let name = rest.split('\'').next().unwrap_or(rest);
@@ -113,7 +123,11 @@ trait RootMessage {
 impl RootMessage for DataFusionError {
     fn clone_or_message(&self) -> DfRoot {
         match self {
-            DataFusionError::SQL(e, _) => DfRoot::SqlParse(e.to_string()),
+            DataFusionError::SQL(e, _) => DfRoot::SqlParse(match e.as_ref() {
+                datafusion::sql::sqlparser::parser::ParserError::ParserError(m)
+                | datafusion::sql::sqlparser::parser::ParserError::TokenizerError(m) => m.clone(),
+                other => other.to_string(),
+            }),
             DataFusionError::Plan(m) => DfRoot::Plan(m.clone()),
             DataFusionError::SchemaError(e, _) => DfRoot::Plan(e.to_string()),
             DataFusionError::NotImplemented(m) => DfRoot::Other(format!("not supported yet: {m}")),

@@ -37,6 +37,9 @@ use catalog::{InternalCatalog, PlanEnv};
 
 /// The catalog name DataFusion resolves unqualified tables in (Doris's internal catalog).
 pub const INTERNAL_CATALOG: &str = "internal";
+/// Default schema of a session without a current database; errors naming it mean
+/// "No database selected".
+pub const NO_DATABASE_SCHEMA: &str = "__no_database_selected__";
 
 /// A DataFusion context over a catalog snapshot with the project's functions and MySQL
 /// semantics, resolving unqualified tables in `default_db`.
@@ -47,7 +50,7 @@ pub(crate) fn base_context(
     parallelism: usize,
     batch_size: usize,
 ) -> SessionContext {
-    let schema = default_db.unwrap_or_else(|| "__no_database_selected__".into());
+    let schema = default_db.unwrap_or_else(|| NO_DATABASE_SCHEMA.into());
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(INTERNAL_CATALOG, schema)
@@ -137,8 +140,7 @@ pub(crate) fn parse_one(sql: &str) -> Result<SqlStatement> {
 /// Parses one statement, applies MySQL semantics, and returns it with the result column
 /// names a client should see (see [`names::display_names`]).
 fn parse_with_names(sql: &str) -> Result<(SqlStatement, Option<Vec<String>>)> {
-    let mut stmts = DFParser::parse_sql_with_dialect(sql, &MySqlDialect {})
-        .map_err(|e| FeError::Syntax(format!("Syntax error: {e}")))?;
+    let mut stmts = DFParser::parse_sql_with_dialect(sql, &MySqlDialect {})?;
     if stmts.len() != 1 {
         return Err(FeError::Syntax("expected exactly one statement".into()));
     }
@@ -251,18 +253,6 @@ pub async fn run_query(env: &Arc<Env>, session: &mut Session, sql: &str) -> Resu
     if let Some(name) = insert_target(&stmt) {
         let target = resolve_table(env, session, name)?;
         return run_insert(env, session, stmt, target).await;
-    }
-    if session.database.is_none() {
-        // Give "No database selected" instead of a confusing unknown-table error.
-        let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
-        return match physical_plan(&ctx, stmt).await {
-            Ok(plan) => Ok(with_display_names(
-                rows(env, session, &ctx, plan).await?,
-                display,
-            )),
-            Err(FeError::UnknownTable(_)) => Err(FeError::NoDatabaseSelected),
-            Err(e) => Err(e),
-        };
     }
     let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
     let plan = physical_plan(&ctx, stmt).await?;
