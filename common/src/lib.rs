@@ -4,5 +4,6 @@
 pub mod config;
 pub mod fragment;
 pub mod functions;
+pub mod http;
 pub mod ipc;
 pub mod types;

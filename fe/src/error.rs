@@ -15,6 +15,12 @@ pub enum FeError {
     UnknownTable(String),
     #[error("Unknown column '{0}'")]
     UnknownColumn(String),
+    #[error("Column '{0}' in field list is ambiguous")]
+    AmbiguousColumn(String),
+    #[error("Can't drop database '{0}'; database doesn't exist")]
+    DropUnknownDatabase(String),
+    #[error("Unknown table '{0}'")]
+    DropUnknownTable(String),
     #[error("No database selected")]
     NoDatabaseSelected,
     #[error("Can't create database '{0}'; database exists")]
@@ -49,6 +55,9 @@ impl FeError {
             FeError::UnknownDatabase(_) => 1049,
             FeError::UnknownTable(_) => 1146,
             FeError::UnknownColumn(_) => 1054,
+            FeError::AmbiguousColumn(_) => 1052,
+            FeError::DropUnknownDatabase(_) => 1008,
+            FeError::DropUnknownTable(_) => 1051,
             FeError::NoDatabaseSelected => 1046,
             FeError::DatabaseExists(_) => 1007,
             FeError::TableExists(_) => 1050,
@@ -93,6 +102,12 @@ fn classify_datafusion(e: DataFusionError) -> FeError {
                     let name = name.rsplit('.').next().unwrap_or(name);
                     return FeError::UnknownTable(name.to_string());
                 }
+            }
+            if let Some(rest) = msg
+                .split("Ambiguous reference to unqualified field ")
+                .nth(1)
+            {
+                return FeError::AmbiguousColumn(rest.trim().trim_matches('"').to_string());
             }
             if msg.contains("No field named") {
                 let col = msg

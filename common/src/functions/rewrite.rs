@@ -27,7 +27,7 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, BinaryOperator, CaseWhen, CastKind, DataType, DuplicateTreatment,
     ExactNumberInfo, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
     FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement,
-    UnaryOperator, Value,
+    TimezoneInfo, UnaryOperator, Value,
 };
 
 /// Rewrites `stmt` in place so DataFusion plans it with MySQL semantics (see the module
@@ -73,8 +73,26 @@ fn call_with(
     })
 }
 
+/// MySQL/Doris DATETIME is a microsecond timestamp without time zone; DataFusion's SQL
+/// planner only knows TIMESTAMP.
+fn rewrite_type(t: &mut DataType) {
+    let custom = match t {
+        DataType::Custom(name, _) => simple_name(name),
+        _ => None,
+    };
+    match (&*t, custom.as_deref()) {
+        (DataType::Datetime(_), _) | (_, Some("datetimev2")) => {
+            *t = DataType::Timestamp(Some(6), TimezoneInfo::None);
+        }
+        (_, Some("datev2")) => *t = DataType::Date,
+        _ => {}
+    }
+}
+
 fn rewrite_expr(expr: &mut Expr) {
     match expr {
+        Expr::Cast { data_type, .. } => rewrite_type(data_type),
+        Expr::TypedString(ts) => rewrite_type(&mut ts.data_type),
         Expr::BinaryOp { op, .. } => {
             let name = match op {
                 BinaryOperator::Divide => "__mysql_divide",

@@ -54,7 +54,17 @@ fn source_text(sql: &str, expr: &Expr) -> Option<String> {
         end += next.len_utf8();
     }
     let text = sql.get(start..end)?.trim();
-    (!text.is_empty()).then(|| text.to_string())
+    // Spans of some expressions (CAST, IS NULL, ...) cover only a part: use the text only
+    // if it is the whole expression, else sqlparser's rendering of it.
+    let reparsed = datafusion::sql::sqlparser::parser::Parser::new(
+        &datafusion::sql::sqlparser::dialect::MySqlDialect {},
+    )
+    .try_with_sql(text)
+    .and_then(|mut p| p.parse_expr());
+    match reparsed {
+        Ok(e) if &e == expr && !text.is_empty() => Some(text.to_string()),
+        _ => Some(expr.to_string()),
+    }
 }
 
 fn name_select_items(query: &mut Query, sql: &str) {
@@ -68,42 +78,54 @@ fn name_select_items(query: &mut Query, sql: &str) {
         SetExpr::Query(q) => return name_select_items(q, sql),
         _ => return,
     };
-    let mut names: Vec<Option<String>> = select
+    // Aliases that make every output name unique (MySQL allows duplicate column names,
+    // DataFusion does not; clients see the written names through `display_names`).
+    let natural: Vec<String> = select
         .projection
         .iter()
         .map(|item| match item {
-            SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => None,
-            SelectItem::UnnamedExpr(e) => source_text(sql, e),
-            _ => None,
+            SelectItem::ExprWithAlias { alias, .. } => alias.value.to_lowercase(),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => i.value.to_lowercase(),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => {
+                p.last().map(|i| i.value.to_lowercase()).unwrap_or_default()
+            }
+            SelectItem::UnnamedExpr(e) => source_text(sql, e)
+                .unwrap_or_else(|| e.to_string())
+                .to_lowercase(),
+            _ => String::new(),
         })
         .collect();
-    // MySQL allows duplicate column names, DataFusion does not: keep such items as they are.
-    for i in 0..names.len() {
-        if let Some(n) = names[i].clone() {
-            if names
-                .iter()
-                .filter(|m| m.as_deref() == Some(n.as_str()))
-                .count()
-                > 1
-            {
-                for m in names
-                    .iter_mut()
-                    .filter(|m| m.as_deref() == Some(n.as_str()))
-                {
-                    *m = None;
+    let mut seen = std::collections::HashSet::new();
+    for (i, (item, name)) in select.projection.iter_mut().zip(natural).enumerate() {
+        let unique = if name.is_empty() || seen.insert(name.clone()) {
+            None
+        } else {
+            Some(format!("{name}__{i}"))
+        };
+        match item {
+            SelectItem::ExprWithAlias { alias, .. } => {
+                if let Some(u) = unique {
+                    *alias = Ident::with_quote('`', u);
                 }
             }
-        }
-    }
-    for (item, name) in select.projection.iter_mut().zip(names) {
-        let Some(name) = name else { continue };
-        if let SelectItem::UnnamedExpr(e) = item {
-            let expr =
-                std::mem::replace(e, Expr::value(datafusion::sql::sqlparser::ast::Value::Null));
-            *item = SelectItem::ExprWithAlias {
-                expr,
-                alias: Ident::with_quote('`', name),
-            };
+            SelectItem::UnnamedExpr(e) => {
+                let is_column = matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                let alias = match unique {
+                    Some(u) => u,
+                    None if is_column => continue,
+                    None => match source_text(sql, e) {
+                        Some(t) => t,
+                        None => continue,
+                    },
+                };
+                let expr =
+                    std::mem::replace(e, Expr::value(datafusion::sql::sqlparser::ast::Value::Null));
+                *item = SelectItem::ExprWithAlias {
+                    expr,
+                    alias: Ident::with_quote('`', alias),
+                };
+            }
+            _ => {}
         }
     }
 }
@@ -178,9 +200,25 @@ fn lower(ident: &mut Ident) {
 /// Result headers keep their written case through [`display_names`].
 struct LowercaseIdents;
 
+fn is_dual(from: &[datafusion::sql::sqlparser::ast::TableWithJoins]) -> bool {
+    match from {
+        [twj] if twj.joins.is_empty() => matches!(
+            &twj.relation,
+            TableFactor::Table { name, args: None, alias: None, .. }
+                if name.0.len() == 1
+                    && name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("dual"))
+        ),
+        _ => false,
+    }
+}
+
 fn lower_select_aliases(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
+            // MySQL's `FROM DUAL` is no table at all.
+            if is_dual(&select.from) {
+                select.from.clear();
+            }
             for item in select.projection.iter_mut() {
                 if let SelectItem::ExprWithAlias { alias, .. } = item {
                     lower(alias);
@@ -254,8 +292,14 @@ pub fn prepare_select_names(stmt: &mut Statement, sql: &str) -> Result<()> {
     if let Some(msg) = bounds.0 {
         return Err(FeError::Analysis(msg));
     }
-    if let Statement::Query(q) = stmt {
-        name_select_items(q, sql);
+    match stmt {
+        Statement::Query(q) => name_select_items(q, sql),
+        Statement::Insert(insert) => {
+            if let Some(q) = insert.source.as_mut() {
+                name_select_items(q, sql);
+            }
+        }
+        _ => {}
     }
     let _ = VisitMut::visit(stmt, &mut LowercaseIdents);
     Ok(())
@@ -281,7 +325,8 @@ mod tests {
             named("SELECT k, sum(k), 5/2 FROM t GROUP BY k"),
             "SELECT k, sum(k) AS sum(k), 5 / 2 AS 5/2 FROM t GROUP BY k"
         );
-        assert_eq!(named("SELECT 1, 1"), "SELECT 1, 1");
+        assert_eq!(named("SELECT 1, 1"), "SELECT 1 AS 1, 1 AS 1__1");
+        assert_eq!(named("SELECT a, A FROM t"), "SELECT a, a AS a__1 FROM t");
         assert_eq!(
             named("SELECT\n  count(*)\nFROM t"),
             "SELECT count(*) AS count(*) FROM t"

@@ -63,7 +63,7 @@ pub async fn drop_database(
         match catalog.db_by_name(name) {
             Some(db) => (db.id, db.tables.values().cloned().collect::<Vec<_>>()),
             None if if_exists => return Ok(QueryOutput::ok()),
-            None => return Err(FeError::UnknownDatabase(name.to_string())),
+            None => return Err(FeError::DropUnknownDatabase(name.to_string())),
         }
     };
     env.log_and_apply(JournalEntry::DropDatabase { id: db_id })?;
@@ -91,7 +91,7 @@ pub async fn drop_table(
         match db.table_by_name(&name.table) {
             Some(t) => (db.id, t.clone()),
             None if if_exists => return Ok(QueryOutput::ok()),
-            None => return Err(FeError::UnknownTable(name.table.clone())),
+            None => return Err(FeError::DropUnknownTable(name.table.clone())),
         }
     };
     env.log_and_apply(JournalEntry::DropTable {

@@ -25,7 +25,16 @@ pub async fn execute(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result
         session.warnings.clear();
     }
     match stmt {
-        Statement::Query(text) => planner::run_query(env, session, &text).await,
+        Statement::Query(text) => {
+            let words: Vec<&str> = text.split_whitespace().take(3).collect();
+            if words
+                .first()
+                .is_some_and(|w| w.eq_ignore_ascii_case("show"))
+            {
+                return Err(FeError::NotSupported(words.join(" ").to_uppercase()));
+            }
+            planner::run_query(env, session, &text).await
+        }
         Statement::Explain {
             verbose,
             analyze,
