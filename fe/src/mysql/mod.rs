@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use opensrv_mysql::{
     AsyncMysqlIntermediary, AsyncMysqlShim, ErrorKind, InitWriter, OkResponse, ParamParser,
-    QueryResultWriter, StatementMetaWriter,
+    QueryResultWriter, StatementMetaWriter, StatusFlags,
 };
 use parking_lot::Mutex;
 use sha1::{Digest, Sha1};
@@ -301,7 +301,10 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
             })
             .collect();
         let mut w = results;
-        for (out, cols) in outputs.into_iter().zip(&columns) {
+        let last = outputs.len().saturating_sub(1);
+        let more_after_last = failure.is_some();
+        for (i, (out, cols)) in outputs.into_iter().zip(&columns).enumerate() {
+            let more = i < last || more_after_last;
             match out {
                 QueryOutput::Ok {
                     affected_rows,
@@ -315,9 +318,13 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
                     if !info.is_empty() {
                         debug!(connection = self.session.connection_id, %info, "statement info");
                     }
+                    let mut status_flags = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+                    // opensrv does not flag an OK packet as followed by more results.
+                    status_flags.set(StatusFlags::SERVER_MORE_RESULTS_EXISTS, more);
                     w = w
                         .complete_one(OkResponse {
                             affected_rows,
+                            status_flags,
                             ..Default::default()
                         })
                         .await?;

@@ -2,6 +2,9 @@
 //! itself. opensrv answers it with an 8-byte 0xFE packet, which libmariadb (the Debian
 //! `mysql` client) does not accept as the end of the field list (it wants fewer than 8
 //! bytes), so `USE db` in the interactive client hung while reading table information.
+//! It also hides CLIENT_DEPRECATE_EOF in the server greeting: with it, opensrv ends result
+//! sets with OK packets that lack SERVER_MORE_RESULTS_EXISTS, so drivers that negotiate it
+//! (mysql_async, Connector/J) lost every result after the first of a multi-statement query.
 //! Entry point: [`relay`].
 
 use std::sync::Arc;
@@ -23,6 +26,24 @@ pub async fn relay(client_r: OwnedReadHalf, client_w: OwnedWriteHalf, server: Du
     let to_client = {
         let client_w = Arc::clone(&client_w);
         async move {
+            // The greeting is the first packet: read it whole and patch its capabilities.
+            let mut header = [0u8; 4];
+            if server_r.read_exact(&mut header).await.is_err() {
+                return;
+            }
+            let len =
+                usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+            let mut greeting = vec![0u8; len];
+            if server_r.read_exact(&mut greeting).await.is_err() {
+                return;
+            }
+            hide_deprecate_eof(&mut greeting);
+            {
+                let mut w = client_w.lock().await;
+                if w.write_all(&header).await.is_err() || w.write_all(&greeting).await.is_err() {
+                    return;
+                }
+            }
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 let n = match server_r.read(&mut buf).await {
@@ -80,4 +101,41 @@ pub async fn relay(client_r: OwnedReadHalf, client_w: OwnedWriteHalf, server: Du
         let _ = server_w.shutdown().await;
     };
     tokio::join!(to_client, to_server);
+}
+
+/// Clears CLIENT_DEPRECATE_EOF in a HandshakeV10 payload: protocol byte, NUL-terminated
+/// version, connection id (4), scramble part 1 (8), filler (1), capabilities low (2),
+/// charset (1), status (2), capabilities high (2).
+fn hide_deprecate_eof(greeting: &mut [u8]) {
+    let Some(nul) = greeting.iter().skip(1).position(|b| *b == 0) else {
+        return;
+    };
+    let caps_high = 1 + nul + 1 + 4 + 8 + 1 + 2 + 1 + 2;
+    let bit = (CLIENT_DEPRECATE_EOF >> 16) as u16;
+    if let Some(bytes) = greeting.get_mut(caps_high..caps_high + 2) {
+        let high = u16::from_le_bytes([bytes[0], bytes[1]]) & !bit;
+        bytes.copy_from_slice(&high.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clears_only_deprecate_eof() {
+        let mut g = vec![10u8];
+        g.extend_from_slice(b"5.7.99\0");
+        g.extend_from_slice(&[1, 0, 0, 0]);
+        g.extend_from_slice(&[b'x'; 8]);
+        g.push(0);
+        g.extend_from_slice(&[0xff, 0xf7]);
+        g.push(33);
+        g.extend_from_slice(&[2, 0]);
+        g.extend_from_slice(&[0x81, 0x01]);
+        g.push(21);
+        let at = g.len() - 3;
+        hide_deprecate_eof(&mut g);
+        assert_eq!(&g[at..at + 2], &[0x81, 0x00]);
+    }
 }
