@@ -21,7 +21,8 @@ use doris_common::fragment::{
     OlapScanExec, OlapTableSinkExec, ScanSpec, SinkColumn, SinkPartition, SinkSpec, TabletRead,
 };
 
-use crate::catalog::{Catalog, ColumnDefault, Distribution, Table, View};
+use crate::catalog::{ColumnDefault, Distribution, Table, View};
+use crate::env::Env;
 
 /// The name DataFusion sees for a column (unquoted identifiers arrive lower-cased, so
 /// columns are exposed and stored lower-cased; DESC keeps the declared spelling).
@@ -46,15 +47,24 @@ pub struct PlanEnv {
     pub insert_txn: Option<i64>,
 }
 
-#[derive(Debug)]
+/// The internal catalog over the live metadata: each lookup reads the catalog under its
+/// lock and copies only the table it needs (no per-statement copy of the whole catalog).
 pub struct InternalCatalog {
-    pub catalog: Arc<Catalog>,
+    pub env: Arc<Env>,
     pub plan_env: Arc<PlanEnv>,
+}
+
+impl std::fmt::Debug for InternalCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InternalCatalog")
+    }
 }
 
 impl CatalogProvider for InternalCatalog {
     fn schema_names(&self) -> Vec<String> {
-        self.catalog
+        self.env
+            .catalog
+            .read()
             .databases
             .values()
             .map(|d| d.name.clone())
@@ -62,31 +72,46 @@ impl CatalogProvider for InternalCatalog {
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        let db = self.catalog.db_by_name(name).or_else(|| {
-            self.catalog
+        let catalog = self.env.catalog.read();
+        let db = catalog.db_by_name(name).or_else(|| {
+            catalog
                 .databases
                 .values()
                 .find(|d| d.name.eq_ignore_ascii_case(name))
         })?;
         Some(Arc::new(DatabaseSchema {
-            catalog: Arc::clone(&self.catalog),
+            env: Arc::clone(&self.env),
             db_id: db.id,
+            db_name: db.name.clone(),
             plan_env: Arc::clone(&self.plan_env),
         }))
     }
 }
 
-#[derive(Debug)]
 struct DatabaseSchema {
-    catalog: Arc<Catalog>,
+    env: Arc<Env>,
     db_id: i64,
+    db_name: String,
     plan_env: Arc<PlanEnv>,
+}
+
+impl std::fmt::Debug for DatabaseSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseSchema({})", self.db_name)
+    }
+}
+
+enum Found {
+    Table(Box<Table>),
+    View(View),
 }
 
 #[async_trait]
 impl SchemaProvider for DatabaseSchema {
     fn table_names(&self) -> Vec<String> {
-        self.catalog
+        self.env
+            .catalog
+            .read()
             .databases
             .get(&self.db_id)
             .map(|d| {
@@ -100,24 +125,31 @@ impl SchemaProvider for DatabaseSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some(db) = self.catalog.databases.get(&self.db_id) else {
-            return Ok(None);
-        };
-        let Some(table) = db.table_by_name(name) else {
-            return match db.view_by_name(name) {
-                Some(view) => Ok(Some(self.plan_view(&db.name, view).await?)),
-                None => Ok(None),
+        let found = {
+            let catalog = self.env.catalog.read();
+            let Some(db) = catalog.databases.get(&self.db_id) else {
+                return Ok(None);
             };
+            match (db.table_by_name(name), db.view_by_name(name)) {
+                (Some(t), _) => Found::Table(Box::new(t.clone())),
+                (None, Some(v)) => Found::View(v.clone()),
+                (None, None) => return Ok(None),
+            }
         };
-        Ok(Some(Arc::new(OlapTableProvider::new(
-            db.name.clone(),
-            table.clone(),
-            Arc::clone(&self.plan_env),
-        ))))
+        Ok(Some(match found {
+            Found::Table(table) => Arc::new(OlapTableProvider::new(
+                self.db_name.clone(),
+                *table,
+                Arc::clone(&self.plan_env),
+            )),
+            Found::View(view) => self.plan_view(&view).await?,
+        }))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.catalog
+        self.env
+            .catalog
+            .read()
             .databases
             .get(&self.db_id)
             .is_some_and(|d| d.table_by_name(name).is_some() || d.view_by_name(name).is_some())
@@ -126,11 +158,11 @@ impl SchemaProvider for DatabaseSchema {
 
 impl DatabaseSchema {
     /// Plans a view's query in its own database, renaming columns if the view lists them.
-    async fn plan_view(&self, db: &str, view: &View) -> Result<Arc<dyn TableProvider>> {
+    async fn plan_view(&self, view: &View) -> Result<Arc<dyn TableProvider>> {
         let ctx = super::base_context(
-            Arc::clone(&self.catalog),
+            Arc::clone(&self.env),
             Arc::new(PlanEnv::default()),
-            Some(db.to_string()),
+            Some(self.db_name.clone()),
             1,
             8192,
         );

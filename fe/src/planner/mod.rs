@@ -44,7 +44,7 @@ pub const NO_DATABASE_SCHEMA: &str = "__no_database_selected__";
 /// A DataFusion context over a catalog snapshot with the project's functions and MySQL
 /// semantics, resolving unqualified tables in `default_db`.
 pub(crate) fn base_context(
-    catalog: Arc<crate::catalog::Catalog>,
+    env: Arc<Env>,
     plan_env: Arc<PlanEnv>,
     default_db: Option<String>,
     parallelism: usize,
@@ -64,7 +64,7 @@ pub(crate) fn base_context(
     let ctx = SessionContext::new_with_config(config);
     ctx.register_catalog(
         INTERNAL_CATALOG,
-        Arc::new(InternalCatalog { catalog, plan_env }),
+        Arc::new(InternalCatalog { env, plan_env }),
     );
     doris_common::functions::register_mysql_functions(&ctx);
     ctx.register_udtf("numbers", Arc::new(doris_common::fragment::NumbersFunction));
@@ -72,10 +72,9 @@ pub(crate) fn base_context(
 }
 
 /// A DataFusion context for one statement of `session`.
-fn build_context(env: &Env, session: &Session, plan_env: Arc<PlanEnv>) -> SessionContext {
-    let snapshot = Arc::new(env.catalog.read().clone());
+fn build_context(env: &Arc<Env>, session: &Session, plan_env: Arc<PlanEnv>) -> SessionContext {
     let ctx = base_context(
-        snapshot,
+        Arc::clone(env),
         plan_env,
         session.database.clone(),
         session.parallelism(),
