@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod coordinator;
 mod names;
+mod rules;
 mod views;
 
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::{Analyzer, AnalyzerRule};
 use datafusion::physical_plan::{displayable, ExecutionPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
@@ -61,7 +64,16 @@ pub(crate) fn base_context(
     config.options_mut().sql_parser.dialect = datafusion::config::Dialect::MySQL;
     // MySQL: NULL is the smallest value (first in ASC, last in DESC).
     config.options_mut().sql_parser.default_null_ordering = "nulls_min".into();
-    let ctx = SessionContext::new_with_config(config);
+    // Our analyzer rules run before DataFusion's (type coercion in particular).
+    let mut analyzer_rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> =
+        vec![Arc::new(rules::DatetimeLiterals)];
+    analyzer_rules.extend(Analyzer::new().rules);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_analyzer_rules(analyzer_rules)
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     ctx.register_catalog(
         INTERNAL_CATALOG,
         Arc::new(InternalCatalog { env, plan_env }),
