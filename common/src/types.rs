@@ -4,6 +4,9 @@
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use serde::{Deserialize, Serialize};
 
+/// Digits of the largest LARGEINT (2^127 - 1 = 170141183460469231731687303715884105727).
+pub const LARGEINT_PRECISION: u8 = 39;
+
 /// Largest DECIMAL precision (DECIMALV3 with 128-bit storage).
 pub const MAX_DECIMAL_PRECISION: u8 = 38;
 
@@ -15,7 +18,8 @@ pub enum ColumnType {
     SmallInt,
     Int,
     BigInt,
-    /// 128-bit integer; stored as DECIMAL(38, 0), so values are limited to 38 digits.
+    /// 128-bit integer, held as a 39-digit decimal (Arrow has no 128-bit integer type);
+    /// the range is checked on write.
     LargeInt,
     Float,
     Double,
@@ -46,7 +50,8 @@ impl ColumnType {
             ColumnType::SmallInt => DataType::Int16,
             ColumnType::Int => DataType::Int32,
             ColumnType::BigInt => DataType::Int64,
-            ColumnType::LargeInt => DataType::Decimal128(MAX_DECIMAL_PRECISION, 0),
+            // 39 digits hold the full 128-bit range (Decimal128 stops at 38).
+            ColumnType::LargeInt => DataType::Decimal256(LARGEINT_PRECISION, 0),
             ColumnType::Float => DataType::Float32,
             ColumnType::Double => DataType::Float64,
             ColumnType::Decimal { precision, scale } => {

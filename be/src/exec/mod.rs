@@ -110,13 +110,13 @@ async fn run_fragment(
     let plan = physical_plan_from_bytes_with_extension_codec(&req.plan, &task_ctx, codec.as_ref())
         .map_err(|e| tonic::Status::invalid_argument(format!("cannot decode fragment: {e}")))?;
     let schema = plan.schema();
-    let mut stream = execute_stream(plan, task_ctx).map_err(to_status)?;
+    let mut stream = execute_stream(plan, task_ctx).map_err(df_status)?;
     let header = doris_common::ipc::encode(&schema, None).map_err(to_status)?;
     if tx.send(Ok(ArrowBatch { ipc: header })).await.is_err() {
         return Ok(());
     }
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(to_status)?;
+        let batch = batch.map_err(df_status)?;
         if batch.num_rows() == 0 {
             continue;
         }
@@ -127,6 +127,15 @@ async fn run_fragment(
         }
     }
     Ok(())
+}
+
+/// A DataFusion error as the client should read it (without "Execution error: " etc.).
+fn df_status(e: datafusion::error::DataFusionError) -> tonic::Status {
+    use datafusion::error::DataFusionError;
+    match e.find_root() {
+        DataFusionError::Execution(m) => tonic::Status::internal(m.clone()),
+        other => tonic::Status::internal(other.to_string()),
+    }
 }
 
 fn to_status(e: impl std::fmt::Display) -> tonic::Status {

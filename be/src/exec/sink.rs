@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array};
 use datafusion::arrow::compute::{cast, take};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{i256, DataType, Decimal256Type, Field, Schema, SchemaRef};
 use datafusion::common::hash_utils::{create_hashes, RandomState};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
@@ -19,6 +19,7 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use doris_common::fragment::{count_schema, plain_properties, SinkSpec};
+use doris_common::types::ColumnType;
 use futures::StreamExt;
 use tracing::debug;
 
@@ -208,6 +209,16 @@ impl TabletsWriter {
                     "Insert has filtered data in strict mode: NULL value for NOT NULL column `{}`",
                     col.name
                 )));
+            }
+            if col.column_type == ColumnType::LargeInt {
+                let values = array.as_primitive::<Decimal256Type>();
+                let (lo, hi) = (i256::from_i128(i128::MIN), i256::from_i128(i128::MAX));
+                if let Some(v) = values.iter().flatten().find(|v| *v < lo || *v > hi) {
+                    return Err(DataFusionError::Execution(format!(
+                        "Insert has filtered data in strict mode: {v} is out of range for LARGEINT column `{}`",
+                        col.name
+                    )));
+                }
             }
             if let (Some(max), DataType::Utf8) = (col.column_type.max_len(), target) {
                 let strings = array.as_string::<i32>();
