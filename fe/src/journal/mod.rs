@@ -16,10 +16,17 @@ use crate::error::{FeError, Result};
 const HEADER: usize = 16;
 
 /// The image: catalog state after applying every entry up to `journal_id`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 struct Image {
     journal_id: u64,
     catalog: Catalog,
+}
+
+/// What [`EditLog::checkpoint`] writes: the same shape as [`Image`], borrowing the catalog.
+#[derive(serde::Serialize)]
+struct ImageRef<'a> {
+    journal_id: u64,
+    catalog: &'a Catalog,
 }
 
 pub struct EditLog {
@@ -50,10 +57,10 @@ impl EditLog {
         let cluster_id = load_or_create_cluster_id(&image_dir)?;
 
         let (mut catalog, image_id) = match latest_numbered(&image_dir, "image.")? {
-            Some((id, path)) => {
+            Some((_, path)) => {
                 let image: Image = serde_json::from_slice(&std::fs::read(&path)?)
                     .map_err(|e| FeError::Corrupt(format!("{}: {e}", path.display())))?;
-                (image.catalog, id)
+                (image.catalog, image.journal_id)
             }
             None => (Catalog::default(), 0),
         };
@@ -153,9 +160,9 @@ impl EditLog {
         let image_dir = self.meta_dir.join("image");
         let journal_dir = self.meta_dir.join("journal");
         let tmp = image_dir.join("image.ckpt");
-        let bytes = serde_json::to_vec(&Image {
+        let bytes = serde_json::to_vec(&ImageRef {
             journal_id,
-            catalog: catalog.clone(),
+            catalog,
         })
         .map_err(|e| FeError::Internal(format!("image: {e}")))?;
         {
