@@ -7,6 +7,7 @@ pub mod result;
 pub mod session;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -25,6 +26,9 @@ use crate::error::FeError;
 use crate::qe;
 use result::{mysql_columns, render_rows, QueryOutput};
 use session::{default_variables, ProcessInfo, Session};
+
+/// Client capability: OK packets carry length-encoded info and session state.
+const CLIENT_SESSION_TRACK: u32 = 0x0080_0000;
 
 /// Accepts MySQL connections forever.
 pub async fn serve(env: Arc<Env>, listener: tokio::net::TcpListener) {
@@ -45,9 +49,10 @@ pub async fn serve(env: Arc<Env>, listener: tokio::net::TcpListener) {
             let _ = stream.set_nodelay(true);
             let shim = Shim::new(env, peer.ip().to_string());
             let id = shim.session.connection_id;
+            let caps = Arc::clone(&shim.client_caps);
             let (client_r, client_w) = stream.into_split();
             let (server_side, relay_side) = tokio::io::duplex(256 * 1024);
-            let relay = tokio::spawn(relay::relay(client_r, client_w, relay_side));
+            let relay = tokio::spawn(relay::relay(client_r, client_w, relay_side, caps));
             let (r, w) = tokio::io::split(server_side);
             if let Err(e) = AsyncMysqlIntermediary::run_on(shim, r, w).await {
                 debug!(connection = id, error = %e, "connection ended with error");
@@ -70,6 +75,8 @@ struct Shim {
     salt: [u8; 20],
     /// Set by the handshake (which only sees `&self`), copied into the session.
     authed_user: Mutex<String>,
+    /// The client's capability flags, seen by the relay in the handshake response.
+    client_caps: Arc<AtomicU32>,
 }
 
 impl Shim {
@@ -107,6 +114,7 @@ impl Shim {
             env,
             salt,
             authed_user: Mutex::new(String::new()),
+            client_caps: Arc::new(AtomicU32::new(0)),
         }
     }
 
@@ -313,11 +321,13 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
                     // opensrv writes the info text raw (string<EOF>) to clients without
                     // CLIENT_SESSION_TRACK, but drivers such as mysql_async parse it as a
                     // length-encoded string and then drop the whole OK packet (losing the
-                    // affected-row count). Until that is fixed upstream the text goes to the
-                    // log only.
-                    if !info.is_empty() {
-                        debug!(connection = self.session.connection_id, %info, "statement info");
-                    }
+                    // affected-row count): only session-tracking clients get the text.
+                    let caps = self.client_caps.load(Ordering::Relaxed);
+                    let info = if caps & CLIENT_SESSION_TRACK != 0 {
+                        info
+                    } else {
+                        String::new()
+                    };
                     let mut status_flags = StatusFlags::SERVER_STATUS_AUTOCOMMIT;
                     // opensrv does not flag an OK packet as followed by more results.
                     status_flags.set(StatusFlags::SERVER_MORE_RESULTS_EXISTS, more);
@@ -325,6 +335,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
                         .complete_one(OkResponse {
                             affected_rows,
                             status_flags,
+                            info,
                             ..Default::default()
                         })
                         .await?;

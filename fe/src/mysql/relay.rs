@@ -7,6 +7,7 @@
 //! (mysql_async, Connector/J) lost every result after the first of a multi-statement query.
 //! Entry point: [`relay`].
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -20,7 +21,14 @@ const MAX_PACKET: usize = 1 << 24;
 
 /// Copies bytes between `client` and `server` (the opensrv side) until either side closes,
 /// answering COM_FIELD_LIST with an empty field list.
-pub async fn relay(client_r: OwnedReadHalf, client_w: OwnedWriteHalf, server: DuplexStream) {
+///
+/// The client's capability flags (from its handshake response) are stored in `client_caps`.
+pub async fn relay(
+    client_r: OwnedReadHalf,
+    client_w: OwnedWriteHalf,
+    server: DuplexStream,
+    client_caps: Arc<AtomicU32>,
+) {
     let (mut server_r, mut server_w) = tokio::io::split(server);
     let client_w = Arc::new(Mutex::new(client_w));
     let to_client = {
@@ -79,6 +87,7 @@ pub async fn relay(client_r: OwnedReadHalf, client_w: OwnedWriteHalf, server: Du
             if first && payload.len() >= 4 {
                 let caps = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
                 deprecate_eof = caps & CLIENT_DEPRECATE_EOF != 0;
+                client_caps.store(caps, Ordering::Relaxed);
                 first = false;
             }
             if seq == 0 && payload.first() == Some(&COM_FIELD_LIST) {
