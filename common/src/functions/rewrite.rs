@@ -89,8 +89,33 @@ fn rewrite_type(t: &mut DataType) {
     }
 }
 
+/// A quoted string used as an operand of `+`, `-` or `*`: MySQL converts it to DOUBLE by
+/// its numeric prefix (`'10'` is 10, `'abc'` is 0); DataFusion refuses Utf8 arithmetic.
+fn numeric_string_operand(e: &mut Expr) {
+    let Expr::Value(v) = e else { return };
+    let (Value::SingleQuotedString(s) | Value::DoubleQuotedString(s)) = &v.value else {
+        return;
+    };
+    let n = super::util::mysql_str_to_f64(s);
+    *e = Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(Expr::value(Value::SingleQuotedString(n.to_string()))),
+        data_type: DataType::Double(ExactNumberInfo::None),
+        array: false,
+        format: None,
+    };
+}
+
 fn rewrite_expr(expr: &mut Expr) {
     match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply,
+            right,
+        } => {
+            numeric_string_operand(left);
+            numeric_string_operand(right);
+        }
         Expr::Cast { data_type, .. } => rewrite_type(data_type),
         Expr::TypedString(ts) => rewrite_type(&mut ts.data_type),
         Expr::BinaryOp { op, .. } => {
@@ -474,6 +499,14 @@ mod tests {
                 "SELECT group_concat(id ORDER BY id) FROM {t} GROUP BY v ORDER BY v"
             )),
             vec!["2", "1,3", "4"]
+        );
+    }
+
+    #[test]
+    fn string_literals_in_arithmetic() {
+        assert_eq!(
+            rewritten("SELECT '10' + 5, k * 'abc'"),
+            "SELECT CAST('10' AS DOUBLE) + 5, k * CAST('0' AS DOUBLE)"
         );
     }
 
