@@ -1,6 +1,7 @@
 //! The MySQL protocol as a Rust driver (mysql_async) uses it: default connection setup
 //! (which reads `@@socket`, `@@max_allowed_packet`, ...), password authentication with
-//! mysql_native_password, COM_INIT_DB, COM_PING, multi-statement queries, affected rows.
+//! mysql_native_password, COM_INIT_DB, COM_PING, multi-statement queries, affected rows,
+//! server-side prepared statements.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
@@ -50,6 +51,33 @@ async fn rust_driver_session() {
     assert_eq!(first, vec![3]);
     assert_eq!(second, vec!["b".to_string()]);
 
+    // Server-side prepared statements (COM_STMT_PREPARE/EXECUTE/CLOSE).
+    let row: Option<(i64, String)> = root
+        .exec_first("SELECT k, v FROM t WHERE k = ? AND v = ?", (2, "b"))
+        .await
+        .expect("prepared select");
+    assert_eq!(row, Some((2, "b".to_string())));
+    root.exec_drop("INSERT INTO t VALUES (?, ?)", (4, "it's"))
+        .await
+        .expect("prepared insert");
+    assert_eq!(root.affected_rows(), 1);
+    let quoted: Option<String> = root
+        .exec_first("SELECT v FROM t WHERE k = ?", (4,))
+        .await
+        .expect("read back");
+    assert_eq!(quoted.as_deref(), Some("it's"));
+    root.query_drop("INSERT INTO t VALUES (9, NULL)")
+        .await
+        .expect("insert");
+    root.query_drop("NOT A STATEMENT")
+        .await
+        .expect_err("malformed SQL fails, the connection stays usable");
+    let total: Option<i64> = root
+        .exec_first("SELECT count(*) FROM t WHERE k > ?", (0,))
+        .await
+        .expect("count");
+    assert_eq!(total, Some(5));
+
     // Passwords: mysql_native_password against the stored double SHA1.
     root.query_drop("CREATE USER 'jack'@'%' IDENTIFIED BY 'secret'")
         .await
@@ -61,7 +89,7 @@ async fn rust_driver_session() {
         .query_first("SELECT count(*) FROM t")
         .await
         .expect("query as jack");
-    assert_eq!(n, Some(3));
+    assert_eq!(n, Some(5));
     assert!(
         Conn::new(opts(&cluster, "jack", Some("wrong")))
             .await
@@ -97,5 +125,5 @@ async fn rust_driver_session() {
         .query_first("SELECT sum(k) FROM t")
         .await
         .expect("server still answers");
-    assert_eq!(still, Some(6));
+    assert_eq!(still, Some(19));
 }

@@ -2,19 +2,20 @@
 //! mysql_native_password authentication, COM_QUERY with multi-statements, COM_INIT_DB,
 //! COM_PING, COM_QUIT. Entry point: [`serve`]; statements go to [`crate::qe`].
 
+mod prepared;
 mod relay;
 pub mod result;
 pub mod session;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use opensrv_mysql::{
-    AsyncMysqlIntermediary, AsyncMysqlShim, ErrorKind, InitWriter, OkResponse, ParamParser,
-    QueryResultWriter, StatementMetaWriter, StatusFlags,
+    AsyncMysqlIntermediary, AsyncMysqlShim, ColumnFlags, ColumnType, ErrorKind, InitWriter,
+    OkResponse, ParamParser, QueryResultWriter, RowWriter, StatementMetaWriter, StatusFlags,
 };
 use parking_lot::Mutex;
 use sha1::{Digest, Sha1};
@@ -24,7 +25,7 @@ use tracing::{debug, info, warn};
 use crate::env::Env;
 use crate::error::FeError;
 use crate::qe;
-use result::{mysql_columns, render_rows, QueryOutput};
+use result::{mysql_columns, render_rows, QueryOutput, RowSet};
 use session::{default_variables, ProcessInfo, Session};
 
 /// Client capability: OK packets carry length-encoded info and session state.
@@ -77,6 +78,9 @@ struct Shim {
     authed_user: Mutex<String>,
     /// The client's capability flags, seen by the relay in the handshake response.
     client_caps: Arc<AtomicU32>,
+    /// Prepared statements of this connection by id.
+    statements: HashMap<u32, String>,
+    next_statement_id: u32,
 }
 
 impl Shim {
@@ -115,6 +119,8 @@ impl Shim {
             salt,
             authed_user: Mutex::new(String::new()),
             client_caps: Arc::new(AtomicU32::new(0)),
+            statements: HashMap::new(),
+            next_statement_id: 0,
         }
     }
 
@@ -226,34 +232,92 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
 
     async fn on_prepare<'a>(
         &'a mut self,
-        _query: &'a str,
+        query: &'a str,
         info: StatementMetaWriter<'a, W>,
     ) -> std::io::Result<()> {
-        info.error(
-            ErrorKind::ER_UNSUPPORTED_PS,
-            b"not supported yet: server-side prepared statements (use client-side prepare)",
-        )
-        .await
+        self.adopt_user();
+        let n = prepared::count_placeholders(query);
+        self.next_statement_id += 1;
+        let id = self.next_statement_id;
+        self.statements.insert(id, query.to_string());
+        let params: Vec<opensrv_mysql::Column> = (0..n)
+            .map(|i| opensrv_mysql::Column {
+                table: String::new(),
+                column: format!("?{i}"),
+                coltype: ColumnType::MYSQL_TYPE_VAR_STRING,
+                colflags: ColumnFlags::empty(),
+            })
+            .collect();
+        // Result columns are described when the statement runs.
+        info.reply(id, &params, &[]).await
     }
 
     async fn on_execute<'a>(
         &'a mut self,
-        _id: u32,
-        _params: ParamParser<'a>,
+        id: u32,
+        params: ParamParser<'a>,
         results: QueryResultWriter<'a, W>,
     ) -> std::io::Result<()> {
-        results
-            .error(
-                ErrorKind::ER_UNSUPPORTED_PS,
-                b"not supported yet: server-side prepared statements",
-            )
-            .await
+        let Some(sql) = self.statements.get(&id).cloned() else {
+            return results
+                .error(
+                    ErrorKind::ER_UNKNOWN_STMT_HANDLER,
+                    b"unknown prepared statement",
+                )
+                .await;
+        };
+        let literals: crate::error::Result<Vec<String>> = params
+            .into_iter()
+            .map(|p| prepared::literal(p.value.into_inner()))
+            .collect();
+        let output = match literals.and_then(|l| prepared::bind(&sql, &l)) {
+            Ok(bound) => qe::execute(&self.env, &mut self.session, &bound).await,
+            Err(e) => Err(e),
+        };
+        let result = match output {
+            Err(e) => {
+                results
+                    .error(error_kind(e.mysql_code()), e.to_string().as_bytes())
+                    .await
+            }
+            Ok(QueryOutput::Ok { affected_rows, .. }) => {
+                results
+                    .completed(OkResponse {
+                        affected_rows,
+                        ..Default::default()
+                    })
+                    .await
+            }
+            Ok(QueryOutput::Rows(mut rows)) => {
+                // The binary protocol needs typed values; every column is sent as a
+                // string, which drivers convert to the type the caller asks for.
+                let cols: Vec<opensrv_mysql::Column> = mysql_columns(&rows.schema)
+                    .into_iter()
+                    .map(|c| opensrv_mysql::Column {
+                        coltype: ColumnType::MYSQL_TYPE_VAR_STRING,
+                        colflags: ColumnFlags::empty(),
+                        ..c
+                    })
+                    .collect();
+                let mut rw = results.start(&cols).await?;
+                match pump_rows(&mut rw, &mut rows).await? {
+                    Some(e) => {
+                        rw.finish_error(error_kind(e.mysql_code()), &e.to_string().as_bytes())
+                            .await
+                    }
+                    None => rw.finish().await,
+                }
+            }
+        };
+        self.finish_command();
+        result
     }
 
-    async fn on_close<'a>(&'a mut self, _stmt: u32)
+    async fn on_close<'a>(&'a mut self, stmt: u32)
     where
         W: 'async_trait,
     {
+        self.statements.remove(&stmt);
     }
 
     async fn on_init<'a>(
@@ -342,25 +406,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
                 }
                 QueryOutput::Rows(mut rows) => {
                     let mut rw = w.start(cols).await?;
-                    let mut stream_error = None;
-                    while let Some(batch) = rows.batches.next().await {
-                        let rendered = batch.and_then(|b| render_rows(&b));
-                        match rendered {
-                            Ok(rendered) => {
-                                for row in rendered {
-                                    for v in row {
-                                        rw.write_col(v.as_deref())?;
-                                    }
-                                    rw.end_row().await?;
-                                }
-                            }
-                            Err(e) => {
-                                stream_error = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    if let Some(e) = stream_error {
+                    if let Some(e) = pump_rows(&mut rw, &mut rows).await? {
                         self.finish_command();
                         return rw
                             .finish_error(error_kind(e.mysql_code()), &e.to_string().as_bytes())
@@ -379,6 +425,27 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
             None => w.no_more_results().await,
         }
     }
+}
+
+/// Writes every row of `rows`; returns the error that cut the stream short, if any.
+async fn pump_rows<W: AsyncWrite + Send + Unpin>(
+    rw: &mut RowWriter<'_, W>,
+    rows: &mut RowSet,
+) -> std::io::Result<Option<FeError>> {
+    while let Some(batch) = rows.batches.next().await {
+        match batch.and_then(|b| render_rows(&b)) {
+            Ok(rendered) => {
+                for row in rendered {
+                    for v in row {
+                        rw.write_col(v.as_deref())?;
+                    }
+                    rw.end_row().await?;
+                }
+            }
+            Err(e) => return Ok(Some(e)),
+        }
+    }
+    Ok(None)
 }
 
 impl Shim {
