@@ -50,6 +50,8 @@ impl FragmentExecutor {
         if req.batch_size > 0 {
             config = config.with_batch_size(req.batch_size as usize);
         }
+        config.options_mut().execution.time_zone =
+            doris_common::functions::valid_time_zone(&req.time_zone);
         let ctx = SessionContext::new_with_config(config);
         doris_common::functions::register_mysql_functions(&ctx);
         ctx.task_ctx()

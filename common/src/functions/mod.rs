@@ -87,6 +87,14 @@ pub fn register_mysql_functions(ctx: &SessionContext) {
     }
 }
 
+/// `tz` if it names a time zone the date functions understand (`+08:00`, `Asia/Shanghai`),
+/// for `datafusion.execution.time_zone`.
+pub fn valid_time_zone(tz: &str) -> Option<String> {
+    tz.parse::<datafusion::arrow::array::timezone::Tz>()
+        .ok()
+        .map(|_| tz.to_string())
+}
+
 /// Sets the DataFusion options needed for MySQL literal semantics: decimal literals such as
 /// `1.5` are planned as DECIMAL (so `5.0 / 2` is `2.50000`, not a DOUBLE).
 pub fn apply_mysql_options(options: &mut datafusion::config::ConfigOptions) {

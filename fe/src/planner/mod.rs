@@ -99,10 +99,24 @@ fn build_context(env: &Arc<Env>, session: &Session, plan_env: Arc<PlanEnv>) -> S
     ) {
         ctx.register_udf(udf);
     }
+    if let Some(tz) = session_time_zone(session) {
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .execution
+            .time_zone = Some(tz);
+    }
     let vars = crate::qe::session_var_provider(session);
     ctx.register_variable(VarType::System, Arc::clone(&vars));
     ctx.register_variable(VarType::UserDefined, vars);
     ctx
+}
+
+/// The session's `time_zone` if it names a zone (`+08:00`, `Asia/Shanghai`); `SYSTEM` or
+/// anything unparsable means the server's local zone.
+pub fn session_time_zone(session: &Session) -> Option<String> {
+    doris_common::functions::valid_time_zone(session.var("time_zone")?)
 }
 
 /// `numbers("number" = "10")`: sqlparser reads `"number" = "10"` as a comparison of two
