@@ -298,12 +298,68 @@ async fn rows(
 }
 
 /// INSERT as a load transaction; the statement's rows become visible all at once.
+/// `INSERT ... VALUES (1, DEFAULT)`: replaces `DEFAULT` by the column's default value.
+fn fill_defaults(stmt: &mut SqlStatement, table: &crate::catalog::Table) {
+    use crate::catalog::ColumnDefault;
+    use datafusion::sql::sqlparser::ast::{SetExpr, Value};
+    let SqlStatement::Insert(insert) = stmt else {
+        return;
+    };
+    let names: Vec<String> = if insert.columns.is_empty() {
+        table.columns.iter().map(|c| c.name.clone()).collect()
+    } else {
+        insert
+            .columns
+            .iter()
+            .filter_map(|c| {
+                c.0.last()
+                    .and_then(|p| p.as_ident())
+                    .map(|i| i.value.clone())
+            })
+            .collect()
+    };
+    let Some(SetExpr::Values(values)) = insert.source.as_mut().map(|q| q.body.as_mut()) else {
+        return;
+    };
+    for row in values.rows.iter_mut() {
+        for (expr, name) in row.iter_mut().zip(&names) {
+            let is_default = matches!(expr, SqlExpr::Identifier(i)
+                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
+            if !is_default {
+                continue;
+            }
+            let call = |f: &str| {
+                datafusion::sql::sqlparser::parser::Parser::new(&MySqlDialect {})
+                    .try_with_sql(f)
+                    .and_then(|mut p| p.parse_expr())
+                    .unwrap_or(SqlExpr::value(Value::Null))
+            };
+            *expr = match table.column(name).and_then(|c| c.default.clone()) {
+                Some(ColumnDefault::Literal(v)) => SqlExpr::value(Value::SingleQuotedString(v)),
+                Some(ColumnDefault::CurrentTimestamp) => call("now()"),
+                Some(ColumnDefault::CurrentDate) => call("curdate()"),
+                Some(ColumnDefault::Null) | None => SqlExpr::value(Value::Null),
+            };
+        }
+    }
+}
+
 async fn run_insert(
     env: &Arc<Env>,
     session: &Session,
-    stmt: SqlStatement,
+    mut stmt: SqlStatement,
     (db_id, table_id, table_name): (i64, i64, String),
 ) -> Result<QueryOutput> {
+    let table = env
+        .catalog
+        .read()
+        .databases
+        .get(&db_id)
+        .and_then(|d| d.tables.get(&table_id))
+        .cloned();
+    if let Some(t) = &table {
+        fill_defaults(&mut stmt, t);
+    }
     let txn_id = env.allocate_id()?;
     let label = format!("insert_{}", uuid::Uuid::new_v4().simple());
     let plan_env = Arc::new(PlanEnv {
