@@ -273,6 +273,40 @@ fn rewrite_function(f: &mut Function) -> Option<Expr> {
             })
         }
         "group_concat" => rewrite_group_concat(list, f.filter.take()),
+        // MySQL `COUNT(DISTINCT a, b)`: distinct combinations without NULLs, as one struct.
+        "count"
+            if list.duplicate_treatment == Some(DuplicateTreatment::Distinct)
+                && list.args.len() > 1 =>
+        {
+            let args = list
+                .args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<Expr>>>()?;
+            let any_null = args
+                .iter()
+                .map(|a| Expr::IsNull(Box::new(a.clone())))
+                .reduce(|l, r| Expr::BinaryOp {
+                    left: Box::new(l),
+                    op: BinaryOperator::Or,
+                    right: Box::new(r),
+                })?;
+            let combined = Expr::Case {
+                case_token: AttachedToken::empty(),
+                end_token: AttachedToken::empty(),
+                operand: None,
+                conditions: vec![CaseWhen {
+                    condition: any_null,
+                    result: Expr::value(Value::Null),
+                }],
+                else_result: Some(Box::new(call("struct", args))),
+            };
+            list.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(combined))];
+            None
+        }
         // Doris `days_diff(end, start)` and friends = `timestampdiff(UNIT, start, end)`.
         "years_diff" | "months_diff" | "weeks_diff" | "days_diff" | "hours_diff"
         | "minutes_diff" | "seconds_diff" => {
@@ -507,6 +541,14 @@ mod tests {
         assert_eq!(
             rewritten("SELECT '10' + 5, k * 'abc'"),
             "SELECT CAST('10' AS DOUBLE) + 5, k * CAST('0' AS DOUBLE)"
+        );
+    }
+
+    #[test]
+    fn count_distinct_several_columns() {
+        assert_eq!(
+            rewritten("SELECT count(DISTINCT a, b) FROM t"),
+            "SELECT count(DISTINCT CASE WHEN a IS NULL OR b IS NULL THEN NULL ELSE struct(a, b) END) FROM t"
         );
     }
 
