@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// Digits of the largest LARGEINT (2^127 - 1 = 170141183460469231731687303715884105727).
 pub const LARGEINT_PRECISION: u8 = 39;
 
+/// Arrow field metadata key holding a DATETIME column's fractional digits, so results can
+/// print `DATETIME(3)` values with exactly three.
+pub const DATETIME_SCALE_KEY: &str = "doris.datetime_scale";
+
 /// Largest DECIMAL precision (DECIMALV3 with 128-bit storage).
 pub const MAX_DECIMAL_PRECISION: u8 = 38;
 
@@ -62,6 +66,16 @@ impl ColumnType {
             ColumnType::Char { .. } | ColumnType::Varchar { .. } | ColumnType::String => {
                 DataType::Utf8
             }
+        }
+    }
+
+    /// The Arrow field for a column of this type (DATETIME(p) records p in its metadata).
+    pub fn to_field(&self, name: &str, nullable: bool) -> datafusion::arrow::datatypes::Field {
+        let field = datafusion::arrow::datatypes::Field::new(name, self.to_arrow(), nullable);
+        match self {
+            ColumnType::DateTime { precision } if *precision > 0 => field
+                .with_metadata([(DATETIME_SCALE_KEY.to_string(), precision.to_string())].into()),
+            _ => field,
         }
     }
 

@@ -126,12 +126,29 @@ pub fn render_rows(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>> {
         .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| FeError::Internal(format!("cannot render result: {e}")))?;
+    // DATETIME(p) columns print exactly p fractional digits, like Doris.
+    let scales: Vec<Option<usize>> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            f.metadata()
+                .get(doris_common::types::DATETIME_SCALE_KEY)
+                .and_then(|s| s.parse().ok())
+        })
+        .collect();
     let mut rows = Vec::with_capacity(batch.num_rows());
     for r in 0..batch.num_rows() {
         let mut row = Vec::with_capacity(columns.len());
-        for (c, f) in columns.iter().zip(&formatters) {
+        for ((c, f), scale) in columns.iter().zip(&formatters).zip(&scales) {
             if c.is_null(r) {
                 row.push(None);
+            } else if let (Some(scale), Some(ts)) = (
+                scale,
+                c.as_any()
+                    .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>(),
+            ) {
+                row.push(Some(datetime_with_scale(ts.value(r), *scale)));
             } else if let Some(f) = c
                 .as_any()
                 .downcast_ref::<datafusion::arrow::array::Float64Array>()
@@ -159,8 +176,33 @@ pub fn render_rows(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>> {
     Ok(rows)
 }
 
+/// `YYYY-MM-DD HH:MM:SS.f…` with exactly `scale` fractional digits (0..=6).
+fn datetime_with_scale(micros: i64, scale: usize) -> String {
+    let Some(dt) = chrono::DateTime::from_timestamp_micros(micros) else {
+        return micros.to_string();
+    };
+    let base = dt.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string();
+    if scale == 0 {
+        return base;
+    }
+    let frac = format!("{:06}", micros.rem_euclid(1_000_000));
+    format!("{base}.{}", &frac[..scale.min(6)])
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn datetime_scale_padding() {
+        assert_eq!(
+            super::datetime_with_scale(1_704_067_200_500_000, 6),
+            "2024-01-01 00:00:00.500000"
+        );
+        assert_eq!(
+            super::datetime_with_scale(1_704_067_200_000_000, 3),
+            "2024-01-01 00:00:00.000"
+        );
+    }
+
     use super::*;
     use datafusion::arrow::array::{Date32Array, Float64Array, TimestampMicrosecondArray};
 

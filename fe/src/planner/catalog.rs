@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -35,7 +35,7 @@ pub fn table_arrow_schema(table: &Table) -> SchemaRef {
         table
             .columns
             .iter()
-            .map(|c| Field::new(arrow_name(&c.name), c.column_type.to_arrow(), c.nullable))
+            .map(|c| c.column_type.to_field(&arrow_name(&c.name), c.nullable))
             .collect::<Vec<_>>(),
     ))
 }

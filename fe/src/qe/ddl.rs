@@ -351,7 +351,12 @@ pub async fn create_table(
         )));
     }
     let properties: BTreeMap<String, String> = ct.properties.iter().cloned().collect();
-    let alive = env.alive_backends();
+    let mut alive = env.alive_backends();
+    if alive.len() < 3 && alive.len() < env.catalog.read().backends.len() {
+        // Right after a restart no heartbeat may have reached the backends yet.
+        crate::cluster::heartbeat::heartbeat_all(env).await;
+        alive = env.alive_backends();
+    }
     let replicas = replication_num(&properties, alive.len())?;
     if alive.len() < replicas {
         return Err(FeError::Analysis(format!(
