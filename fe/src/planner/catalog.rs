@@ -62,16 +62,24 @@ impl std::fmt::Debug for InternalCatalog {
 
 impl CatalogProvider for InternalCatalog {
     fn schema_names(&self) -> Vec<String> {
-        self.env
+        let mut names: Vec<String> = self
+            .env
             .catalog
             .read()
             .databases
             .values()
             .map(|d| d.name.clone())
-            .collect()
+            .collect();
+        names.push(super::information_schema::NAME.to_string());
+        names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name.eq_ignore_ascii_case(super::information_schema::NAME) {
+            return Some(Arc::new(super::information_schema::InformationSchema {
+                env: Arc::clone(&self.env),
+            }));
+        }
         let catalog = self.env.catalog.read();
         let db = catalog.db_by_name(name).or_else(|| {
             catalog

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod coordinator;
+pub(crate) mod information_schema;
 mod insert;
 mod names;
 mod rules;
@@ -50,7 +51,7 @@ pub(crate) fn base_context(
 ) -> SessionContext {
     let schema = default_db.unwrap_or_else(|| NO_DATABASE_SCHEMA.into());
     let mut config = SessionConfig::new()
-        .with_information_schema(true)
+        .with_information_schema(false)
         .with_default_catalog_and_schema(INTERNAL_CATALOG, schema)
         .with_create_default_catalog_and_schema(false)
         .with_target_partitions(parallelism)

@@ -103,13 +103,20 @@ pub fn tables(
     full: bool,
 ) -> Result<QueryOutput> {
     let db = resolve_db(session, db)?;
-    let mut names = with_db(env, &db, |d| {
-        d.tables
-            .values()
-            .map(|t| (t.name.clone(), "BASE TABLE"))
-            .chain(d.views.values().map(|v| (v.name.clone(), "VIEW")))
-            .collect::<Vec<_>>()
-    })?;
+    let mut names = if db.eq_ignore_ascii_case(crate::planner::information_schema::NAME) {
+        crate::planner::information_schema::TABLES
+            .iter()
+            .map(|t| (t.to_string(), "SYSTEM VIEW"))
+            .collect()
+    } else {
+        with_db(env, &db, |d| {
+            d.tables
+                .values()
+                .map(|t| (t.name.clone(), "BASE TABLE"))
+                .chain(d.views.values().map(|v| (v.name.clone(), "VIEW")))
+                .collect::<Vec<_>>()
+        })?
+    };
     names.sort();
     let header = format!("Tables_in_{db}");
     let rows: Rows = names
