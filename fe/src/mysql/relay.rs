@@ -16,6 +16,11 @@ use tokio::sync::Mutex;
 
 const COM_FIELD_LIST: u8 = 0x04;
 const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
+/// Packets of the connection phase read whole (greeting, auth switch, login result).
+const HANDSHAKE_PACKETS: usize = 4;
+/// opensrv's code for a failed login (ER_ACCESS_DENIED_NO_PASSWORD_ERROR).
+const OPENSRV_AUTH_FAILED: u16 = 1698;
+
 /// Largest packet the relay buffers whole (bigger ones are streamed through unchanged).
 const MAX_PACKET: usize = 1 << 24;
 
@@ -34,22 +39,34 @@ pub async fn relay(
     let to_client = {
         let client_w = Arc::clone(&client_w);
         async move {
-            // The greeting is the first packet: read it whole and patch its capabilities.
-            let mut header = [0u8; 4];
-            if server_r.read_exact(&mut header).await.is_err() {
-                return;
-            }
-            let len =
-                usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
-            let mut greeting = vec![0u8; len];
-            if server_r.read_exact(&mut greeting).await.is_err() {
-                return;
-            }
-            hide_deprecate_eof(&mut greeting);
-            {
-                let mut w = client_w.lock().await;
-                if w.write_all(&header).await.is_err() || w.write_all(&greeting).await.is_err() {
+            // The handshake packets are read whole: the greeting gets its capabilities
+            // patched, and a failed login is reported with MySQL's access-denied error.
+            for n in 0..HANDSHAKE_PACKETS {
+                let mut header = [0u8; 4];
+                if server_r.read_exact(&mut header).await.is_err() {
                     return;
+                }
+                let len = usize::from(header[0])
+                    | usize::from(header[1]) << 8
+                    | usize::from(header[2]) << 16;
+                let mut payload = vec![0u8; len];
+                if server_r.read_exact(&mut payload).await.is_err() {
+                    return;
+                }
+                if n == 0 {
+                    hide_deprecate_eof(&mut payload);
+                } else if let Some(err) = access_denied(&payload) {
+                    payload = err;
+                    let l = payload.len();
+                    header[..3].copy_from_slice(&[l as u8, (l >> 8) as u8, (l >> 16) as u8]);
+                }
+                let mut w = client_w.lock().await;
+                if w.write_all(&header).await.is_err() || w.write_all(&payload).await.is_err() {
+                    return;
+                }
+                // After the login's OK or ERR the rest is copied as it comes.
+                if n > 0 && matches!(payload.first(), Some(0x00) | Some(0xff)) {
+                    break;
                 }
             }
             let mut buf = vec![0u8; 64 * 1024];
@@ -112,6 +129,28 @@ pub async fn relay(
     tokio::join!(to_client, to_server);
 }
 
+/// opensrv reports a failed login as error 1698 with its own text; clients and tools expect
+/// MySQL's 1045 `Access denied for user '...'` (28000).
+fn access_denied(payload: &[u8]) -> Option<Vec<u8>> {
+    if payload.first() != Some(&0xff) || payload.len() < 3 {
+        return None;
+    }
+    if u16::from_le_bytes([payload[1], payload[2]]) != OPENSRV_AUTH_FAILED {
+        return None;
+    }
+    let text = String::from_utf8_lossy(payload.get(9..).unwrap_or_default());
+    let user = text
+        .split("user: \"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("");
+    let mut out = vec![0xff];
+    out.extend_from_slice(&1045u16.to_le_bytes());
+    out.extend_from_slice(b"#28000");
+    out.extend_from_slice(format!("Access denied for user '{user}'").as_bytes());
+    Some(out)
+}
+
 /// Clears CLIENT_DEPRECATE_EOF in a HandshakeV10 payload: protocol byte, NUL-terminated
 /// version, connection id (4), scramble part 1 (8), filler (1), capabilities low (2),
 /// charset (1), status (2), capabilities high (2).
@@ -130,6 +169,17 @@ fn hide_deprecate_eof(greeting: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rewrites_failed_login() {
+        let mut p = vec![0xff];
+        p.extend_from_slice(&1698u16.to_le_bytes());
+        p.extend_from_slice(b"#28000Authenticate failed, user: \"jack\", auth_plugin: \"x\"");
+        let out = access_denied(&p).expect("rewritten");
+        assert_eq!(u16::from_le_bytes([out[1], out[2]]), 1045);
+        assert!(String::from_utf8_lossy(&out).ends_with("#28000Access denied for user 'jack'"));
+        assert!(access_denied(&[0x00, 0, 0]).is_none());
+    }
 
     #[test]
     fn clears_only_deprecate_eof() {
