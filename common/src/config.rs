@@ -106,20 +106,40 @@ impl ConfFile {
         self.resolve(raw)
     }
 
-    /// Resolves a possibly relative path against the conf file's directory.
+    /// Resolves a possibly relative path against the conf file's directory, without `.` or
+    /// `..` components (data paths end up in object-store URLs, which do not allow them).
     pub fn resolve(&self, raw: &str) -> PathBuf {
         let p = Path::new(raw);
-        if p.is_absolute() {
+        let joined = if p.is_absolute() {
             p.to_path_buf()
         } else {
             self.base_dir.join(p)
-        }
+        };
+        normalize(&joined)
     }
 
     /// All options, for `SHOW FRONTEND CONFIG`-style listings.
     pub fn options(&self) -> &BTreeMap<String, String> {
         &self.options
     }
+}
+
+/// Removes `.` and `..` components lexically (`/a/conf/../output` → `/a/output`).
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 fn expand_env(value: &str) -> String {
@@ -201,5 +221,9 @@ mod tests {
             PathBuf::from("/opt/doris/conf/meta")
         );
         assert_eq!(c.get_path("other", "/abs"), PathBuf::from("/abs"));
+        assert_eq!(
+            c.get_path("up", "../output/be"),
+            PathBuf::from("/opt/doris/output/be")
+        );
     }
 }

@@ -83,13 +83,12 @@ impl Node {
              http_port = {}\n\
              rpc_port = {}\n\
              edit_log_port = {}\n\
-             meta_dir = {}\n\
+             meta_dir = ../fe/meta\n\
              sys_log_dir = {}\n",
             ports.query_port,
             ports.http_port,
             ports.rpc_port,
             ports.edit_log_port,
-            meta_dir.display(),
             node.log_dir.display(),
         );
         write_file(&node.conf_path, &conf)?;
@@ -101,6 +100,8 @@ impl Node {
         let node = Node::layout(root, format!("be{index}"), NodeKind::Be)?;
         let storage = node.dir.join("storage");
         create_dir(&storage)?;
+        // Data paths are relative with `..` like the shipped conf files (resolved against
+        // the conf file's directory, `node.dir`): the same directories as created here.
         let conf = format!(
             "# written by the regression-test harness\n\
              priority_networks = 127.0.0.1/32\n\
@@ -108,13 +109,12 @@ impl Node {
              webserver_port = {}\n\
              heartbeat_service_port = {}\n\
              brpc_port = {}\n\
-             storage_root_path = {}\n\
+             storage_root_path = ../be{index}/storage\n\
              sys_log_dir = {}\n",
             ports.be_port,
             ports.webserver_port,
             ports.heartbeat_service_port,
             ports.brpc_port,
-            storage.display(),
             node.log_dir.display(),
         );
         write_file(&node.conf_path, &conf)?;

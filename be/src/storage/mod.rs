@@ -63,8 +63,10 @@ impl StorageEngine {
         write_buffer_rows: usize,
         pending_expire_sec: u64,
     ) -> Result<Self> {
+        std::fs::create_dir_all(root.join("data"))?;
+        // Segment paths become object-store locations: no `..`, no symlinks.
+        let root = &root.canonicalize()?;
         let data_root = root.join("data");
-        std::fs::create_dir_all(&data_root)?;
         let meta = MetaStore::open(&root.join("meta"))?;
         let engine = Self {
             root: root.to_path_buf(),
