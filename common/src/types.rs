@@ -108,3 +108,37 @@ impl ColumnType {
         }
     }
 }
+
+/// The data model of a table (and of each of its tablets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeysType {
+    Duplicate,
+    Aggregate,
+    Unique,
+}
+
+impl KeysType {
+    /// The clause as DDL writes it.
+    pub fn sql(&self) -> &'static str {
+        match self {
+            KeysType::Duplicate => "DUPLICATE KEY",
+            KeysType::Aggregate => "AGGREGATE KEY",
+            KeysType::Unique => "UNIQUE KEY",
+        }
+    }
+
+    /// The value carried in `TabletSchema.keys_type`.
+    pub fn proto(&self) -> i32 {
+        match self {
+            KeysType::Duplicate => 0,
+            KeysType::Aggregate => 1,
+            KeysType::Unique => 2,
+        }
+    }
+
+    pub fn from_proto(v: i32) -> Option<Self> {
+        [KeysType::Duplicate, KeysType::Aggregate, KeysType::Unique]
+            .into_iter()
+            .find(|k| k.proto() == v)
+    }
+}

@@ -4,26 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use doris_common::types::ColumnType;
+pub use doris_common::types::KeysType;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeysType {
-    Duplicate,
-    Aggregate,
-    Unique,
-}
-
-impl KeysType {
-    pub fn from_proto(v: i32) -> Option<Self> {
-        match v {
-            0 => Some(Self::Duplicate),
-            1 => Some(Self::Aggregate),
-            2 => Some(Self::Unique),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ColumnMeta {

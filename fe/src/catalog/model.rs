@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use doris_common::types::ColumnType;
+pub use doris_common::types::KeysType;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,31 +27,6 @@ pub struct View {
     pub columns: Vec<String>,
     pub query: String,
     pub create_time_ms: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeysType {
-    Duplicate,
-    Aggregate,
-    Unique,
-}
-
-impl KeysType {
-    pub fn sql(&self) -> &'static str {
-        match self {
-            KeysType::Duplicate => "DUPLICATE KEY",
-            KeysType::Aggregate => "AGGREGATE KEY",
-            KeysType::Unique => "UNIQUE KEY",
-        }
-    }
-
-    pub fn proto(&self) -> i32 {
-        match self {
-            KeysType::Duplicate => 0,
-            KeysType::Aggregate => 1,
-            KeysType::Unique => 2,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
