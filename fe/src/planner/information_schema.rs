@@ -53,6 +53,11 @@ fn table(columns: Vec<(&str, Col)>) -> Result<Arc<dyn TableProvider>> {
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
+/// A text column computed from each row.
+fn texts<R>(rows: &[R], f: impl Fn(&R) -> Option<String>) -> Col {
+    Col::Text(rows.iter().map(f).collect())
+}
+
 fn text<T: ToString>(v: T) -> Option<String> {
     Some(v.to_string())
 }
@@ -168,18 +173,9 @@ fn tables(c: &Catalog) -> Result<Arc<dyn TableProvider>> {
     let n = rows.len();
     table(vec![
         ("table_catalog", Col::Text(vec![text("def"); n])),
-        (
-            "table_schema",
-            Col::Text(rows.iter().map(|r| text(&r.0)).collect()),
-        ),
-        (
-            "table_name",
-            Col::Text(rows.iter().map(|r| text(&r.1)).collect()),
-        ),
-        (
-            "table_type",
-            Col::Text(rows.iter().map(|r| text(r.2)).collect()),
-        ),
+        ("table_schema", texts(&rows, |r| text(&r.0))),
+        ("table_name", texts(&rows, |r| text(&r.1))),
+        ("table_type", texts(&rows, |r| text(r.2))),
         (
             "engine",
             Col::Text(
@@ -192,10 +188,7 @@ fn tables(c: &Catalog) -> Result<Arc<dyn TableProvider>> {
             "table_collation",
             Col::Text(vec![text("utf8mb4_0900_bin"); n]),
         ),
-        (
-            "table_comment",
-            Col::Text(rows.iter().map(|r| text(&r.3)).collect()),
-        ),
+        ("table_comment", texts(&rows, |r| text(&r.3))),
     ])
 }
 
@@ -264,18 +257,9 @@ fn views(c: &Catalog) -> Result<Arc<dyn TableProvider>> {
     let n = rows.len();
     table(vec![
         ("table_catalog", Col::Text(vec![text("def"); n])),
-        (
-            "table_schema",
-            Col::Text(rows.iter().map(|r| text(&r.0)).collect()),
-        ),
-        (
-            "table_name",
-            Col::Text(rows.iter().map(|r| text(&r.1)).collect()),
-        ),
-        (
-            "view_definition",
-            Col::Text(rows.iter().map(|r| text(&r.2)).collect()),
-        ),
+        ("table_schema", texts(&rows, |r| text(&r.0))),
+        ("table_name", texts(&rows, |r| text(&r.1))),
+        ("view_definition", texts(&rows, |r| text(&r.2))),
     ])
 }
 
