@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -18,7 +17,10 @@ pub async fn serve(
     let app = Router::new()
         .route("/api/health", get(health))
         .route("/api/tablets", get(tablets))
-        .route("/api/{db}/{table}/_stream_load", put(stream_load))
+        .route(
+            "/api/{db}/{table}/_stream_load",
+            put(doris_common::http::stream_load_handler),
+        )
         .with_state(backend);
     axum::serve(listener, app).await
 }
@@ -38,12 +40,4 @@ async fn tablets(State(backend): State<Arc<Backend>>) -> Json<Value> {
         })
         .collect();
     Json(json!({"msg": "OK", "code": 0, "data": {"tablets": list}, "count": list.len()}))
-}
-
-async fn stream_load(headers: HeaderMap) -> Json<Value> {
-    let label = headers
-        .get("label")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    Json(doris_common::http::stream_load_not_supported(label))
 }

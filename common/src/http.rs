@@ -1,5 +1,7 @@
-//! Doris HTTP API replies shared by the FE and BE web servers.
+//! Doris HTTP API replies and handlers shared by the FE and BE web servers.
 
+use axum::http::HeaderMap;
+use axum::Json;
 use serde_json::{json, Value};
 
 /// The stream-load reply for a load this build cannot run yet (Doris's JSON shape, so
@@ -24,4 +26,13 @@ pub fn stream_load_not_supported(label: &str) -> Value {
         "WriteDataTimeMs": 0,
         "CommitAndPublishTimeMs": 0
     })
+}
+
+/// `PUT /api/{db}/{table}/_stream_load` until stream load is built.
+pub async fn stream_load_handler(headers: HeaderMap) -> Json<Value> {
+    let label = headers
+        .get("label")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    Json(stream_load_not_supported(label))
 }

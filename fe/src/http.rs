@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -15,7 +14,10 @@ pub async fn serve(listener: tokio::net::TcpListener, env: Arc<Env>) -> std::io:
     let app = Router::new()
         .route("/api/health", get(health))
         .route("/api/bootstrap", get(bootstrap))
-        .route("/api/{db}/{table}/_stream_load", put(stream_load))
+        .route(
+            "/api/{db}/{table}/_stream_load",
+            put(doris_common::http::stream_load_handler),
+        )
         .with_state(env);
     axum::serve(listener, app).await
 }
@@ -31,12 +33,4 @@ async fn bootstrap(State(env): State<Arc<Env>>) -> Json<Value> {
     Json(json!({"msg": "success", "code": 0,
         "data": {"replayedJournalId": env.last_journal_id(), "queryPort": env.config.query_port,
                  "rpcPort": env.config.rpc_port, "version": env!("CARGO_PKG_VERSION")}}))
-}
-
-async fn stream_load(headers: HeaderMap) -> Json<Value> {
-    let label = headers
-        .get("label")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    Json(doris_common::http::stream_load_not_supported(label))
 }

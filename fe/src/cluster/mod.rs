@@ -16,6 +16,14 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{FeError, Result};
 
+/// Host and be_port (agent service) of an alive backend.
+pub fn agent_address(env: &crate::env::Env, backend_id: i64) -> Option<(String, u16)> {
+    let host = env.catalog.read().backends.get(&backend_id)?.host.clone();
+    let state = env.backend_state.read();
+    let s = state.get(&backend_id).filter(|s| s.alive)?;
+    Some((host, s.be_port))
+}
+
 /// What heartbeats tell about a backend (not persisted).
 #[derive(Debug, Clone, Default)]
 pub struct BackendState {

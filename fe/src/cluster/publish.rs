@@ -45,24 +45,15 @@ pub async fn publish_txn(env: &Arc<Env>, txn: &CommittedTxn) -> Result<()> {
         }
     }
     for (backend_id, tablet_versions) in per_backend {
-        let (host, port) = {
-            let catalog = env.catalog.read();
-            let b = catalog.backends.get(&backend_id).ok_or_else(|| {
-                FeError::Backend(format!(
-                    "backend {backend_id} of a touched tablet was dropped"
-                ))
-            })?;
-            let port = env
-                .backend_state
+        let (host, port) = super::agent_address(env, backend_id).ok_or_else(|| {
+            let name = env
+                .catalog
                 .read()
+                .backends
                 .get(&backend_id)
-                .filter(|s| s.alive)
-                .map(|s| s.be_port)
-                .ok_or_else(|| {
-                    FeError::Backend(format!("backend {} is not alive", b.endpoint()))
-                })?;
-            (b.host.clone(), port)
-        };
+                .map_or(format!("{backend_id} (dropped)"), |b| b.endpoint());
+            FeError::Backend(format!("backend {name} of a touched tablet is not alive"))
+        })?;
         let mut client = env.clients.agent(&host, port)?;
         let req = PublishVersionRequest {
             txn_id: txn.txn_id,

@@ -193,7 +193,7 @@ fn collect_sink_backends(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<i64>) {
 /// expires on the BE after `pending_data_expire_time_sec`).
 async fn abort_txn(env: &Arc<Env>, txn_id: i64, backends: &[i64]) {
     for b in backends {
-        if let Some((host, port)) = crate::qe::agent_address(env, *b) {
+        if let Some((host, port)) = crate::cluster::agent_address(env, *b) {
             if let Ok(mut c) = env.clients.agent(&host, port) {
                 let _ = c
                     .clear_transaction(ClearTransactionRequest { txn_id })

@@ -83,17 +83,7 @@ fn name_select_items(query: &mut Query, sql: &str) {
     let natural: Vec<String> = select
         .projection
         .iter()
-        .map(|item| match item {
-            SelectItem::ExprWithAlias { alias, .. } => alias.value.to_lowercase(),
-            SelectItem::UnnamedExpr(Expr::Identifier(i)) => i.value.to_lowercase(),
-            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => {
-                p.last().map(|i| i.value.to_lowercase()).unwrap_or_default()
-            }
-            SelectItem::UnnamedExpr(e) => source_text(sql, e)
-                .unwrap_or_else(|| e.to_string())
-                .to_lowercase(),
-            _ => String::new(),
-        })
+        .map(|item| written_name(item, sql).unwrap_or_default().to_lowercase())
         .collect();
     let mut seen = std::collections::HashSet::new();
     for (i, (item, name)) in select.projection.iter_mut().zip(natural).enumerate() {
@@ -178,16 +168,22 @@ pub fn display_names(stmt: &Statement, sql: &str) -> Option<Vec<String>> {
     select
         .projection
         .iter()
-        .map(|item| match item {
-            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
-            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
-                parts.last().map(|i| i.value.clone())
-            }
-            SelectItem::UnnamedExpr(e) => source_text(sql, e),
-            _ => None,
-        })
+        .map(|item| written_name(item, sql))
         .collect()
+}
+
+/// The name a result column has as written: its alias, its column name, or the
+/// expression's text; `None` for wildcards.
+fn written_name(item: &SelectItem, sql: &str) -> Option<String> {
+    match item {
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+        SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
+        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+            parts.last().map(|i| i.value.clone())
+        }
+        SelectItem::UnnamedExpr(e) => Some(source_text(sql, e).unwrap_or_else(|| e.to_string())),
+        _ => None,
+    }
 }
 
 fn lower(ident: &mut Ident) {

@@ -60,8 +60,7 @@ pub async fn create_view(
     }
     let query = cv.query.to_string();
     // Validate: the query must plan, with as many columns as the view declares.
-    let mut s = session_for(session, &db_name);
-    s.database = Some(db_name.clone());
+    let s = session_for(session, &db_name);
     let ctx = build_context(env, &s, Arc::new(PlanEnv::default()));
     let plan = logical_plan(&ctx, SqlStatement::Query(cv.query.clone())).await?;
     let columns: Vec<String> = cv.columns.iter().map(|c| c.name.value.clone()).collect();

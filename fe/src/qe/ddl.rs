@@ -12,6 +12,7 @@ use crate::catalog::{
     Backend, Column, ColumnDefault, Distribution, JournalEntry, KeysType, Partition, Replica,
     Table, Tablet, User,
 };
+use crate::cluster::agent_address;
 use crate::env::Env;
 use crate::error::{FeError, Result};
 use crate::mysql::result::QueryOutput;
@@ -131,14 +132,6 @@ async fn drop_tablets(env: &Arc<Env>, table: &Table) {
             warn!(backend_id, error = %e, "drop tablets failed");
         }
     }
-}
-
-/// Host and be_port of an alive backend.
-pub fn agent_address(env: &Env, backend_id: i64) -> Option<(String, u16)> {
-    let host = env.catalog.read().backends.get(&backend_id)?.host.clone();
-    let state = env.backend_state.read();
-    let s = state.get(&backend_id).filter(|s| s.alive)?;
-    Some((host, s.be_port))
 }
 
 fn convert_type(t: &TypeDef, column: &str) -> Result<ColumnType> {

@@ -15,7 +15,6 @@ use crate::planner;
 use crate::sql::ast::Statement;
 use crate::sql::parser::parse_statement;
 
-pub use ddl::agent_address;
 pub use variables::session_var_provider;
 
 /// Executes one statement for `session`.
