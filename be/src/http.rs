@@ -1,5 +1,5 @@
-//! The BE's HTTP server on webserver_port: health and tablet listings (stream load
-//! arrives here in a later change).
+//! The BE's HTTP server on webserver_port: health, tablet listings, stream load (with its
+//! two-phase commit) and load error logs.
 
 use std::sync::Arc;
 
@@ -19,8 +19,22 @@ pub async fn serve(
         .route("/api/tablets", get(tablets))
         .route(
             "/api/{db}/{table}/_stream_load",
-            put(doris_common::http::stream_load_handler),
+            put(crate::load::stream_load::stream_load),
         )
+        .route(
+            "/api/{db}/{table}/_stream_load_2pc",
+            put(crate::load::stream_load::stream_load_2pc),
+        )
+        .route(
+            "/api/{db}/_stream_load_2pc",
+            put(crate::load::stream_load::stream_load_2pc),
+        )
+        .route(
+            "/api/_load_error_log",
+            get(crate::load::stream_load::load_error_log),
+        )
+        // Stream load bodies are streamed, never buffered: no body size limit here.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(backend);
     axum::serve(listener, app).await
 }

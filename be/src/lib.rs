@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod http;
+pub mod load;
 pub mod service;
 pub mod storage;
 
@@ -36,6 +37,7 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
         engine,
         config,
         start_time_ms: storage::now_ms(),
+        master: parking_lot::RwLock::new(None),
     });
     tokio::select! {
         r = service::serve(backend) => {

@@ -22,6 +22,12 @@ pub struct FeConfig {
     pub qe_max_connection: usize,
     pub autobucket_default_buckets: u32,
     pub mysql_server_version: String,
+    /// A finished load's label stays taken this long.
+    pub label_keep_max_second: u64,
+    /// Stream load timeout when the request has no `timeout` header.
+    pub stream_load_default_timeout_second: u64,
+    /// INSERT (and explicit transaction) timeout.
+    pub insert_load_default_timeout_second: u64,
 }
 
 impl FeConfig {
@@ -43,6 +49,11 @@ impl FeConfig {
             qe_max_connection: conf.get_or("qe_max_connection", 1024)?,
             autobucket_default_buckets: conf.get_or("autobucket_default_buckets", 10)?,
             mysql_server_version: conf.get_or("mysql_server_version", "5.7.99".to_string())?,
+            label_keep_max_second: conf.get_or("label_keep_max_second", 3 * 24 * 3600)?,
+            stream_load_default_timeout_second: conf
+                .get_or("stream_load_default_timeout_second", 600)?,
+            insert_load_default_timeout_second: conf
+                .get_or("insert_load_default_timeout_second", 14_400)?,
         })
     }
 }

@@ -32,6 +32,8 @@ pub struct Env {
     next_connection_id: AtomicU32,
     /// Serialises commit + publish per table, so versions become visible in order.
     publish_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Serialises label checks and transaction state changes.
+    pub txn_lock: Mutex<()>,
     pub start_time_ms: i64,
 }
 
@@ -58,6 +60,7 @@ impl Env {
             sessions: SessionRegistry::default(),
             next_connection_id: AtomicU32::new(1),
             publish_locks: Mutex::new(HashMap::new()),
+            txn_lock: Mutex::new(()),
             start_time_ms: chrono::Utc::now().timestamp_millis(),
         }))
     }

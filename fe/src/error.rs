@@ -45,6 +45,16 @@ pub enum FeError {
     Corrupt(String),
     #[error("{0}")]
     Internal(String),
+    /// A load's label is held by an earlier, unaborted load.
+    #[error("Label [{label}] has already been used, relate to txn [{txn_id}], status [{status}].")]
+    LabelAlreadyExists {
+        label: String,
+        txn_id: i64,
+        status: String,
+    },
+    /// A transaction operation that its state does not allow.
+    #[error("{0}")]
+    TxnState(String),
 }
 
 impl FeError {

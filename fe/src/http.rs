@@ -1,9 +1,14 @@
-//! The FE's HTTP server on http_port: health and bootstrap endpoints (stream load
-//! redirection arrives here in a later change).
+//! The FE's HTTP server on http_port: health and bootstrap endpoints, and the stream-load
+//! entry: the FE authenticates the request and answers 307 with the same URL on a live BE
+//! holding the table (the BE runs the load), as Doris does; `curl --location-trusted`
+//! follows it with the credentials.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -14,10 +19,9 @@ pub async fn serve(listener: tokio::net::TcpListener, env: Arc<Env>) -> std::io:
     let app = Router::new()
         .route("/api/health", get(health))
         .route("/api/bootstrap", get(bootstrap))
-        .route(
-            "/api/{db}/{table}/_stream_load",
-            put(doris_common::http::stream_load_handler),
-        )
+        .route("/api/{db}/{table}/_stream_load", put(redirect_to_backend))
+        .route("/api/{db}/{table}/_stream_load_2pc", put(redirect_to_backend))
+        .route("/api/{db}/_stream_load_2pc", put(redirect_2pc_without_table))
         .with_state(env);
     axum::serve(listener, app).await
 }
@@ -33,4 +37,90 @@ async fn bootstrap(State(env): State<Arc<Env>>) -> Json<Value> {
     Json(json!({"msg": "success", "code": 0,
         "data": {"replayedJournalId": env.last_journal_id(), "queryPort": env.config.query_port,
                  "rpcPort": env.config.rpc_port, "version": env!("CARGO_PKG_VERSION")}}))
+}
+
+fn unauthorized(message: String) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"doris\"")],
+        Json(json!({"status": "FAILED", "msg": message})),
+    )
+        .into_response()
+}
+
+/// Checks the request's basic-auth credentials against the FE's users.
+fn check_auth(env: &Env, headers: &HeaderMap) -> Result<(), Response> {
+    let Some((user, password)) = doris_common::http::basic_auth(headers) else {
+        return Err(unauthorized(
+            "Need auth information: use HTTP basic auth (curl -u user:password)".into(),
+        ));
+    };
+    if crate::mysql::verify_plain_password(&env.catalog.read(), &user, &password) {
+        Ok(())
+    } else {
+        Err(unauthorized(format!(
+            "Access denied for user '{user}' (using password: {})",
+            if password.is_empty() { "NO" } else { "YES" }
+        )))
+    }
+}
+
+/// A live BE for a load of `db.table`: one holding the table's tablets when known (loads
+/// write where the data lives), otherwise any live BE; round-robin among candidates.
+fn pick_backend(env: &Env, db: &str, table: Option<&str>) -> Option<(String, u16)> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let alive = env.alive_backends();
+    let holders: Vec<i64> = table
+        .and_then(|t| {
+            let catalog = env.catalog.read();
+            let table = catalog.db_by_name(db)?.table_by_name(t)?.clone();
+            Some(crate::planner::catalog::table_replica_backends(&table))
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| alive.contains(b))
+        .collect();
+    let candidates = if holders.is_empty() { alive } else { holders };
+    if candidates.is_empty() {
+        return None;
+    }
+    let id = candidates[NEXT.fetch_add(1, Ordering::Relaxed) % candidates.len()];
+    let host = env.catalog.read().backends.get(&id)?.host.clone();
+    let port = env.backend_state.read().get(&id)?.http_port;
+    Some((host, port))
+}
+
+fn redirect(env: &Env, headers: &HeaderMap, uri: &axum::http::Uri, db: &str, table: Option<&str>) -> Response {
+    if let Err(denied) = check_auth(env, headers) {
+        return denied;
+    }
+    let Some((host, port)) = pick_backend(env, db, table) else {
+        let label = doris_common::http::header(headers, "label").unwrap_or_default();
+        let reply = doris_common::http::StreamLoadReply::failed(
+            label,
+            "[SERVICE_UNAVAILABLE]No backend is alive to run the load",
+        );
+        return Json(reply).into_response();
+    };
+    let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let location = format!("http://{host}:{port}{path_and_query}");
+    (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
+}
+
+async fn redirect_to_backend(
+    State(env): State<Arc<Env>>,
+    Path((db, table)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    redirect(&env, &headers, &uri, &db, Some(&table))
+}
+
+async fn redirect_2pc_without_table(
+    State(env): State<Arc<Env>>,
+    Path(db): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    redirect(&env, &headers, &uri, &db, None)
 }

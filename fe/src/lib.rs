@@ -13,7 +13,9 @@ pub mod journal;
 pub mod mysql;
 pub mod planner;
 pub mod qe;
+pub mod service;
 pub mod sql;
+pub mod txn;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +40,15 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
     tokio::spawn(cluster::publish::run_publish_retries(
         std::sync::Arc::clone(&env),
     ));
+    let rpc_listener = tokio::net::TcpListener::bind(any(env.config.rpc_port)).await?;
+    let rpc = std::sync::Arc::clone(&env);
+    tokio::spawn(async move {
+        if let Err(e) = service::serve(rpc_listener, rpc).await {
+            tracing::error!(error = %e, "frontend service failed");
+        }
+    });
+    txn::abort_unfinished(&env).await;
+    tokio::spawn(txn::run_txn_checker(std::sync::Arc::clone(&env)));
     tokio::spawn(http::serve(http_listener, std::sync::Arc::clone(&env)));
     info!(
         query_port = env.config.query_port,

@@ -145,7 +145,7 @@ struct TabletBuffer {
     segments: Vec<SegmentMeta>,
 }
 
-struct TabletsWriter {
+pub(crate) struct TabletsWriter {
     engine: Arc<StorageEngine>,
     spec: SinkSpec,
     schema: SchemaRef,
@@ -157,7 +157,7 @@ struct TabletsWriter {
 }
 
 impl TabletsWriter {
-    fn try_new(engine: Arc<StorageEngine>, spec: SinkSpec) -> Result<Self> {
+    pub(crate) fn try_new(engine: Arc<StorageEngine>, spec: SinkSpec) -> Result<Self> {
         let schema = Arc::new(Schema::new(
             spec.columns
                 .iter()
@@ -255,7 +255,7 @@ impl TabletsWriter {
         Ok(hashes.iter().map(|h| (*h % n as u64) as usize).collect())
     }
 
-    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+    pub(crate) async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -334,7 +334,7 @@ impl TabletsWriter {
     }
 
     /// Flushes every tablet and records the pending rowsets; returns rows written.
-    async fn finish(&mut self) -> Result<u64> {
+    pub(crate) async fn finish(&mut self) -> Result<u64> {
         let ids: Vec<i64> = self.buffers.keys().copied().collect();
         for id in &ids {
             self.flush(*id).await?;
@@ -372,7 +372,7 @@ impl TabletsWriter {
     }
 
     /// Removes the files written so far (the load failed).
-    fn discard(&self) {
+    pub(crate) fn discard(&self) {
         for r in self.rowsets() {
             remove_segment_files(&self.engine.tablet_dir(r.tablet_id), &r);
         }

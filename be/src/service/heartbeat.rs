@@ -44,9 +44,17 @@ impl HeartbeatService for HeartbeatImpl {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
+        let peer = request.remote_addr().map(|a| a.ip().to_string());
         let req = request.into_inner();
         self.check_cluster_id(req.cluster_id)?;
         let b = &self.0;
+        // The FE's address as this BE reaches it (the request's source), else what it says.
+        let fe_host = peer.unwrap_or_else(|| req.fe_host.clone());
+        *b.master.write() = Some(super::MasterInfo {
+            fe_host,
+            fe_rpc_port: u16::try_from(req.fe_rpc_port).unwrap_or(9020),
+            backend_id: req.backend_id,
+        });
         let (tablets, used) = b.engine.usage();
         let (total, avail) = disk_space(b.engine.root());
         Ok(Response::new(HeartbeatResponse {

@@ -27,6 +27,44 @@ pub struct Backend {
     pub engine: Arc<StorageEngine>,
     pub executor: FragmentExecutor,
     pub start_time_ms: i64,
+    /// The FE that last sent a heartbeat (where load transactions are begun).
+    pub master: parking_lot::RwLock<Option<MasterInfo>>,
+}
+
+/// What the latest heartbeat told about the FE and this BE's identity.
+#[derive(Debug, Clone)]
+pub struct MasterInfo {
+    pub fe_host: String,
+    pub fe_rpc_port: u16,
+    pub backend_id: i64,
+}
+
+impl Backend {
+    /// A client of the FE's `FrontendService`, or why there is none yet.
+    pub fn frontend(
+        &self,
+    ) -> Result<
+        (
+            doris_proto::frontend_service_client::FrontendServiceClient<tonic::transport::Channel>,
+            MasterInfo,
+        ),
+        String,
+    > {
+        let master = self
+            .master
+            .read()
+            .clone()
+            .ok_or("this backend has not received a heartbeat from the FE yet")?;
+        let addr = format!("http://{}:{}", master.fe_host, master.fe_rpc_port);
+        let channel = tonic::transport::Endpoint::from_shared(addr.clone())
+            .map_err(|e| format!("bad FE address {addr}: {e}"))?
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .connect_lazy();
+        Ok((
+            doris_proto::frontend_service_client::FrontendServiceClient::new(channel),
+            master,
+        ))
+    }
 }
 
 /// Binds the three gRPC ports and the HTTP port; resolves when any server stops.

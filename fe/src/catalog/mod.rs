@@ -60,9 +60,32 @@ pub enum JournalEntry {
         name: String,
         value: String,
     },
+    /// A load transaction began: its label is taken. Finished txns that ended before
+    /// `expire_before_ms` are forgotten (their labels become free).
+    BeginTxn {
+        txn: Box<LoadTxn>,
+        expire_before_ms: i64,
+    },
+    /// Two-phase commit: the data is written, invisible until committed.
+    PrecommitTxn {
+        txn_id: i64,
+        time_ms: i64,
+        stats: LoadStats,
+        sub_txns: Vec<(i64, i64)>,
+    },
     /// A load committed: partitions get their new versions (not yet visible).
     CommitTxn {
         txn: CommittedTxn,
+        #[serde(default)]
+        stats: LoadStats,
+    },
+    /// A load failed or was cancelled: nothing of it becomes visible, its label is free.
+    AbortTxn {
+        txn_id: i64,
+        time_ms: i64,
+        reason: String,
+        #[serde(default)]
+        stats: LoadStats,
     },
     /// A committed load was published on every BE: its versions become visible.
     VisibleTxn {
@@ -81,6 +104,9 @@ pub struct Catalog {
     pub users: BTreeMap<String, User>,
     pub global_variables: BTreeMap<String, String>,
     pub committed_txns: BTreeMap<i64, CommittedTxn>,
+    /// Load transactions by id, kept until their labels expire.
+    #[serde(default)]
+    pub txns: BTreeMap<i64, LoadTxn>,
 }
 
 impl Catalog {
@@ -147,21 +173,55 @@ impl Catalog {
             JournalEntry::SetGlobalVariable { name, value } => {
                 self.global_variables.insert(name.clone(), value.clone());
             }
-            JournalEntry::CommitTxn { txn } => {
-                if let Some(table) = self.table_mut(txn.db_id, txn.table_id) {
-                    for (pid, version) in &txn.partition_versions {
-                        if let Some(p) = table.partitions.iter_mut().find(|p| p.id == *pid) {
-                            p.next_version = p.next_version.max(version + 1);
+            JournalEntry::BeginTxn {
+                txn,
+                expire_before_ms,
+            } => {
+                self.txns.retain(|_, t| {
+                    !(t.status.is_final() && t.finish_time_ms < *expire_before_ms)
+                });
+                self.txns.insert(txn.txn_id, (**txn).clone());
+            }
+            JournalEntry::PrecommitTxn {
+                txn_id,
+                time_ms,
+                stats,
+                sub_txns,
+            } => {
+                if let Some(t) = self.txns.get_mut(txn_id) {
+                    t.status = TxnStatus::Precommitted;
+                    t.precommit_time_ms = *time_ms;
+                    t.stats = stats.clone();
+                    t.sub_txns = sub_txns.clone();
+                }
+            }
+            JournalEntry::CommitTxn { txn, stats } => {
+                for part in &txn.parts {
+                    if let Some(table) = self.table_mut(txn.db_id, part.table_id) {
+                        for (pid, version) in &part.partition_versions {
+                            if let Some(p) = table.partitions.iter_mut().find(|p| p.id == *pid)
+                            {
+                                p.next_version = p.next_version.max(version + 1);
+                            }
                         }
                     }
+                }
+                if let Some(t) = self.txns.get_mut(&txn.txn_id) {
+                    t.status = TxnStatus::Committed;
+                    t.commit_time_ms = txn.commit_time_ms;
+                    t.stats = stats.clone();
                 }
                 self.committed_txns.insert(txn.txn_id, txn.clone());
             }
             JournalEntry::VisibleTxn { txn_id, time_ms } => {
                 if let Some(txn) = self.committed_txns.remove(txn_id) {
-                    if let Some(table) = self.table_mut(txn.db_id, txn.table_id) {
-                        for (pid, version) in &txn.partition_versions {
-                            if let Some(p) = table.partitions.iter_mut().find(|p| p.id == *pid) {
+                    for part in &txn.parts {
+                        let Some(table) = self.table_mut(txn.db_id, part.table_id) else {
+                            continue;
+                        };
+                        for (pid, version) in &part.partition_versions {
+                            if let Some(p) = table.partitions.iter_mut().find(|p| p.id == *pid)
+                            {
                                 if *version > p.visible_version {
                                     p.visible_version = *version;
                                     p.visible_version_time_ms = *time_ms;
@@ -170,8 +230,35 @@ impl Catalog {
                         }
                     }
                 }
+                if let Some(t) = self.txns.get_mut(txn_id) {
+                    t.status = TxnStatus::Visible;
+                    t.finish_time_ms = *time_ms;
+                }
+            }
+            JournalEntry::AbortTxn {
+                txn_id,
+                time_ms,
+                reason,
+                stats,
+            } => {
+                if let Some(t) = self.txns.get_mut(txn_id) {
+                    t.status = TxnStatus::Aborted;
+                    t.finish_time_ms = *time_ms;
+                    t.reason = reason.clone();
+                    if *stats != LoadStats::default() {
+                        t.stats = stats.clone();
+                    }
+                }
             }
         }
+    }
+
+    /// The unaborted transaction holding `label` in `db_id`, if any.
+    pub fn txn_by_label(&self, db_id: i64, label: &str) -> Option<&LoadTxn> {
+        self.txns
+            .values()
+            .rev()
+            .find(|t| t.db_id == db_id && t.label == label && t.status != TxnStatus::Aborted)
     }
 
     pub fn db_by_name(&self, name: &str) -> Option<&Database> {

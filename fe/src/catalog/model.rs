@@ -164,15 +164,108 @@ impl User {
     }
 }
 
+/// One table's share of a committed transaction: the id its rowsets were written under
+/// on the BEs (the txn id itself, or a per-statement id inside `BEGIN ... COMMIT`) and the
+/// versions assigned at commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TxnPart {
+    pub sub_txn_id: i64,
+    pub table_id: i64,
+    /// `(partition_id, version)` assigned at commit.
+    pub partition_versions: Vec<(i64, i64)>,
+}
+
 /// A committed load whose publish may not have finished: on restart it is published again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommittedTxn {
     pub txn_id: i64,
     pub label: String,
     pub db_id: i64,
-    pub table_id: i64,
-    /// `(partition_id, version)` assigned at commit.
-    pub partition_versions: Vec<(i64, i64)>,
+    pub parts: Vec<TxnPart>,
     pub commit_time_ms: i64,
     pub rows: u64,
+}
+
+impl CommittedTxn {
+    pub fn table_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.parts.iter().map(|p| p.table_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+/// Where a load transaction stands (Doris's `TransactionStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnStatus {
+    Prepare,
+    Precommitted,
+    Committed,
+    Visible,
+    Aborted,
+}
+
+impl TxnStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            TxnStatus::Prepare => "PREPARE",
+            TxnStatus::Precommitted => "PRECOMMITTED",
+            TxnStatus::Committed => "COMMITTED",
+            TxnStatus::Visible => "VISIBLE",
+            TxnStatus::Aborted => "ABORTED",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, TxnStatus::Visible | TxnStatus::Aborted)
+    }
+}
+
+/// What started a load transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadKind {
+    Insert,
+    StreamLoad,
+}
+
+/// Row and byte counts a load reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadStats {
+    pub total_rows: u64,
+    pub loaded_rows: u64,
+    pub filtered_rows: u64,
+    pub unselected_rows: u64,
+    pub load_bytes: u64,
+    pub error_url: String,
+}
+
+/// A load transaction and its label, from begin until `label_keep_max_second` after it
+/// finished (a label is refused while an unaborted txn holds it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadTxn {
+    pub txn_id: i64,
+    pub label: String,
+    pub db_id: i64,
+    pub table_ids: Vec<i64>,
+    pub kind: LoadKind,
+    pub status: TxnStatus,
+    /// "FE: host" or "BE: host".
+    pub coordinator: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub client_ip: String,
+    /// The backend coordinating a stream load (its death aborts the txn).
+    pub coordinator_backend: Option<i64>,
+    pub two_phase_commit: bool,
+    pub timeout_ms: i64,
+    pub prepare_time_ms: i64,
+    pub precommit_time_ms: i64,
+    pub commit_time_ms: i64,
+    pub finish_time_ms: i64,
+    pub reason: String,
+    pub stats: LoadStats,
+    /// Ids the rowsets were written under (the txn id, or one per statement of an
+    /// explicit transaction), with their tables: what commit publishes, abort clears.
+    pub sub_txns: Vec<(i64, i64)>,
 }

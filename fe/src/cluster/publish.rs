@@ -16,35 +16,35 @@ use crate::error::{FeError, Result};
 
 /// Publishes `txn` on every BE and marks it visible.
 pub async fn publish_txn(env: &Arc<Env>, txn: &CommittedTxn) -> Result<()> {
-    // backend id -> tablet id -> version
-    let mut per_backend: HashMap<i64, HashMap<i64, i64>> = HashMap::new();
+    // (sub txn id, backend id) -> tablet id -> version
+    let mut per_backend: HashMap<(i64, i64), HashMap<i64, i64>> = HashMap::new();
     {
         let catalog = env.catalog.read();
-        let table = catalog
-            .databases
-            .get(&txn.db_id)
-            .and_then(|d| d.tables.get(&txn.table_id));
-        let Some(table) = table else {
-            // The table was dropped after commit: nothing left to publish.
-            drop(catalog);
-            mark_visible(env, txn.txn_id)?;
-            return Ok(());
-        };
-        for (pid, version) in &txn.partition_versions {
-            let Some(p) = table.partitions.iter().find(|p| p.id == *pid) else {
-                continue;
-            };
-            for tablet in &p.tablets {
-                for r in &tablet.replicas {
-                    per_backend
-                        .entry(r.backend_id)
-                        .or_default()
-                        .insert(tablet.id, *version);
+        for part in &txn.parts {
+            let table = catalog
+                .databases
+                .get(&txn.db_id)
+                .and_then(|d| d.tables.get(&part.table_id));
+            // A table dropped after commit has nothing left to publish.
+            let Some(table) = table else { continue };
+            for (pid, version) in &part.partition_versions {
+                let Some(p) = table.partitions.iter().find(|p| p.id == *pid) else {
+                    continue;
+                };
+                for tablet in &p.tablets {
+                    for r in &tablet.replicas {
+                        per_backend
+                            .entry((part.sub_txn_id, r.backend_id))
+                            .or_default()
+                            .insert(tablet.id, *version);
+                    }
                 }
             }
         }
     }
-    for (backend_id, tablet_versions) in per_backend {
+    let mut work: Vec<_> = per_backend.into_iter().collect();
+    work.sort_by_key(|((sub, backend), _)| (*sub, *backend));
+    for ((sub_txn_id, backend_id), tablet_versions) in work {
         let (host, port) = super::agent_address(env, backend_id).ok_or_else(|| {
             let name = env
                 .catalog
@@ -56,7 +56,7 @@ pub async fn publish_txn(env: &Arc<Env>, txn: &CommittedTxn) -> Result<()> {
         })?;
         let mut client = env.clients.agent(&host, port)?;
         let req = PublishVersionRequest {
-            txn_id: txn.txn_id,
+            txn_id: sub_txn_id,
             tablet_versions,
         };
         let resp = tokio::time::timeout(Duration::from_secs(30), client.publish_version(req))
@@ -93,10 +93,15 @@ pub async fn run_publish_retries(env: Arc<Env>) {
             .cloned()
             .collect();
         for txn in pending {
-            let lock = env.publish_lock(txn.table_id);
-            let Ok(_guard) = lock.try_lock() else {
+            let locks: Vec<_> = txn
+                .table_ids()
+                .into_iter()
+                .map(|id| env.publish_lock(id))
+                .collect();
+            let guards: Vec<_> = locks.iter().map(|l| l.try_lock()).collect();
+            if guards.iter().any(|g| g.is_err()) {
                 continue;
-            };
+            }
             if !env.catalog.read().committed_txns.contains_key(&txn.txn_id) {
                 continue;
             }

@@ -114,6 +114,7 @@ impl Shim {
                 user_variables: BTreeMap::new(),
                 warnings: Vec::new(),
                 info,
+                txn: None,
             },
             env,
             salt,
@@ -165,6 +166,18 @@ pub fn password_hash(password: &str) -> String {
     stage2.iter().map(|b| format!("{b:02X}")).collect()
 }
 
+/// Checks a clear-text password (HTTP basic auth) against the user table; like the MySQL
+/// login, `root` and `admin` exist with an empty password until one is set.
+pub fn verify_plain_password(catalog: &crate::catalog::Catalog, user: &str, password: &str) -> bool {
+    match catalog.users.values().find(|u| u.name == user) {
+        Some(u) => match &u.password_sha1_sha1 {
+            None => password.is_empty(),
+            Some(hex) => hex.trim_start_matches('*').eq_ignore_ascii_case(&password_hash(password)),
+        },
+        None => (user == "root" || user == "admin") && password.is_empty(),
+    }
+}
+
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim_start_matches('*');
     (0..s.len())
@@ -194,6 +207,17 @@ fn error_kind(code: u16) -> ErrorKind {
 impl Drop for Shim {
     fn drop(&mut self) {
         self.env.sessions.unregister(self.session.connection_id);
+        // A client that leaves inside BEGIN ... without COMMIT: nothing becomes visible.
+        if let Some((txn_id, _, _)) = self.session.txn.take().and_then(|t| t.started) {
+            let env = Arc::clone(&self.env);
+            tokio::spawn(async move {
+                let reason = "the client disconnected inside the transaction";
+                if let Err(e) = crate::txn::abort(&env, txn_id, reason, Default::default()).await
+                {
+                    tracing::warn!(txn_id, error = %e, "could not abort the transaction");
+                }
+            });
+        }
     }
 }
 

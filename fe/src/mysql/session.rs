@@ -105,6 +105,21 @@ pub struct Session {
     pub user_variables: BTreeMap<String, String>,
     pub warnings: Vec<Warning>,
     pub info: Arc<Mutex<ProcessInfo>>,
+    /// The transaction opened by `BEGIN`, until COMMIT or ROLLBACK.
+    pub txn: Option<ExplicitTxn>,
+}
+
+/// An explicit transaction: its INSERTs write under sub-ids, COMMIT publishes them all.
+/// The load transaction itself begins with the first INSERT (that fixes the database).
+#[derive(Debug, Clone, Default)]
+pub struct ExplicitTxn {
+    /// `BEGIN WITH LABEL l`.
+    pub requested_label: Option<String>,
+    /// `(txn id, label, db id)` once the first INSERT began it.
+    pub started: Option<(i64, String, i64)>,
+    /// `(sub txn id, table id)` of every INSERT that wrote rows.
+    pub sub_txns: Vec<(i64, i64)>,
+    pub rows: u64,
 }
 
 impl Session {

@@ -237,19 +237,64 @@ impl OlapTableProvider {
 
     /// Backends that hold a replica of every tablet of the table.
     fn replica_backends(&self) -> Vec<i64> {
-        let mut sets = self
-            .table
+        table_replica_backends(&self.table)
+    }
+}
+
+/// Backends holding a replica of every tablet of `table`.
+pub fn table_replica_backends(table: &Table) -> Vec<i64> {
+    let mut sets = table
+        .partitions
+        .iter()
+        .flat_map(|p| p.tablets.iter())
+        .map(|t| t.replicas.iter().map(|r| r.backend_id).collect::<Vec<_>>());
+    let Some(mut common) = sets.next() else {
+        return Vec::new();
+    };
+    for s in sets {
+        common.retain(|b| s.contains(b));
+    }
+    common
+}
+
+/// What a BE needs to write rows into `t` under `txn_id`.
+pub fn sink_spec(db: &str, t: &Table, txn_id: i64) -> SinkSpec {
+    let key_columns = t
+        .key_columns
+        .iter()
+        .filter_map(|k| t.column_index(k))
+        .collect();
+    let distribution_columns = match &t.distribution {
+        Distribution::Hash { columns, .. } => {
+            columns.iter().filter_map(|c| t.column_index(c)).collect()
+        }
+        Distribution::Random { .. } => Vec::new(),
+    };
+    SinkSpec {
+        txn_id,
+        db: db.to_string(),
+        table: t.name.clone(),
+        table_id: t.id,
+        columns: t
+            .columns
+            .iter()
+            .map(|c| SinkColumn {
+                name: arrow_name(&c.name),
+                column_type: c.column_type.clone(),
+                nullable: c.nullable,
+            })
+            .collect(),
+        key_columns,
+        distribution_columns,
+        partitions: t
             .partitions
             .iter()
-            .flat_map(|p| p.tablets.iter())
-            .map(|t| t.replicas.iter().map(|r| r.backend_id).collect::<Vec<_>>());
-        let Some(mut common) = sets.next() else {
-            return Vec::new();
-        };
-        for s in sets {
-            common.retain(|b| s.contains(b));
-        }
-        common
+            .map(|p| SinkPartition {
+                partition_id: p.id,
+                tablet_ids: p.tablets.iter().map(|x| x.id).collect(),
+            })
+            .collect(),
+        replica_backends: table_replica_backends(t),
     }
 }
 
@@ -343,44 +388,7 @@ impl TableProvider for OlapTableProvider {
         let txn_id = self.plan_env.insert_txn.ok_or_else(|| {
             DataFusionError::Internal("INSERT planned without a load transaction".into())
         })?;
-        let t = &self.table;
-        let key_columns = t
-            .key_columns
-            .iter()
-            .filter_map(|k| t.column_index(k))
-            .collect();
-        let distribution_columns = match &t.distribution {
-            Distribution::Hash { columns, .. } => {
-                columns.iter().filter_map(|c| t.column_index(c)).collect()
-            }
-            Distribution::Random { .. } => Vec::new(),
-        };
-        let spec = SinkSpec {
-            txn_id,
-            db: self.db.clone(),
-            table: t.name.clone(),
-            table_id: t.id,
-            columns: t
-                .columns
-                .iter()
-                .map(|c| SinkColumn {
-                    name: arrow_name(&c.name),
-                    column_type: c.column_type.clone(),
-                    nullable: c.nullable,
-                })
-                .collect(),
-            key_columns,
-            distribution_columns,
-            partitions: t
-                .partitions
-                .iter()
-                .map(|p| SinkPartition {
-                    partition_id: p.id,
-                    tablet_ids: p.tablets.iter().map(|x| x.id).collect(),
-                })
-                .collect(),
-            replica_backends: self.replica_backends(),
-        };
+        let spec = sink_spec(&self.db, &self.table, txn_id);
         Ok(Arc::new(OlapTableSinkExec::new(spec, input)))
     }
 }

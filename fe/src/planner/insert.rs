@@ -1,21 +1,19 @@
 //! INSERT as a load transaction: begin (a txn id that is never reused), write on the BE
 //! (pending rowsets), commit (the partition's next version in the edit log), publish on
-//! every BE, visible. The statement's rows appear all at once or not at all.
+//! every BE, visible (see `crate::txn`). The statement's rows appear all at once or not at all.
 //! Entry point: [`run_insert`].
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::UInt64Type;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Statement as SqlStatement};
 use datafusion::sql::sqlparser::dialect::MySqlDialect;
-use doris_proto::ClearTransactionRequest;
 use futures::TryStreamExt;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::{build_context, coordinator, physical_plan, PlanEnv};
-use crate::catalog::{CommittedTxn, JournalEntry};
+use crate::catalog::{LoadKind, LoadStats};
 use crate::env::Env;
 use crate::error::{FeError, Result};
 use crate::mysql::result::QueryOutput;
@@ -67,11 +65,15 @@ fn fill_defaults(stmt: &mut SqlStatement, table: &crate::catalog::Table) {
     }
 }
 
+/// Runs an INSERT. Outside an explicit transaction it is its own load transaction
+/// (labelled `label`, or a generated one); inside `BEGIN ... COMMIT` its rows are written
+/// under a fresh sub-id and become visible with the transaction's COMMIT.
 pub(super) async fn run_insert(
     env: &Arc<Env>,
-    session: &Session,
+    session: &mut Session,
     mut stmt: SqlStatement,
     (db_id, table_id, table_name): (i64, i64, String),
+    label: Option<String>,
 ) -> Result<QueryOutput> {
     let table = env
         .catalog
@@ -83,122 +85,202 @@ pub(super) async fn run_insert(
     if let Some(t) = &table {
         fill_defaults(&mut stmt, t);
     }
-    let txn_id = env.allocate_id()?;
-    let label = format!("insert_{}", uuid::Uuid::new_v4().simple());
-    let plan_env = Arc::new(PlanEnv {
-        insert_txn: Some(txn_id),
-    });
-    let ctx = build_context(env, session, plan_env);
-    let plan = physical_plan(&ctx, stmt).await?;
-    let backends = {
-        let mut sets = Vec::new();
-        collect_sink_backends(&plan, &mut sets);
-        sets
-    };
-    let written = async {
-        let out = coordinator::execute_plan(env, session, &ctx, plan).await?;
-        let batches: Vec<_> = out.batches.try_collect().await?;
-        let rows: u64 = batches
-            .iter()
-            .filter(|b| b.num_columns() == 1)
-            .filter_map(|b| {
-                b.column(0)
-                    .as_primitive_opt::<UInt64Type>()
-                    .map(|a| a.iter().flatten().sum::<u64>())
-            })
-            .sum();
-        Ok::<u64, FeError>(rows)
+    if session.txn.is_some() {
+        return insert_in_transaction(env, session, stmt, (db_id, table_id), label).await;
     }
-    .await;
-    let rows = match written {
-        Ok(r) => r,
+    let txn = crate::txn::begin(
+        env,
+        crate::txn::BeginRequest {
+            db_id,
+            table_id,
+            label,
+            kind: LoadKind::Insert,
+            coordinator: crate::txn::fe_coordinator(),
+            coordinator_backend: None,
+            user: session.user.clone(),
+            client_ip: session.client_host.clone(),
+            two_phase_commit: false,
+            timeout_ms: crate::txn::insert_timeout_ms(env),
+        },
+    )?;
+    let (txn_id, label) = (txn.txn_id, txn.label);
+    let rows = match write_rows(env, session, stmt, txn_id).await {
+        Ok(rows) => rows,
         Err(e) => {
-            abort_txn(env, txn_id, &backends).await;
+            crate::txn::abort(env, txn_id, &e.to_string(), LoadStats::default()).await?;
             return Err(e);
         }
     };
     if rows == 0 {
-        abort_txn(env, txn_id, &backends).await;
+        crate::txn::abort(env, txn_id, "no data to load", LoadStats::default()).await?;
         return Ok(QueryOutput::Ok {
             affected_rows: 0,
             info: format!("{{'label':'{label}', 'status':'VISIBLE', 'txnId':'{txn_id}'}}"),
         });
     }
-    let lock = env.publish_lock(table_id);
-    let _guard = lock.lock().await;
-    // Earlier committed loads of this table must be visible first (versions in order).
-    let earlier: Vec<CommittedTxn> = env
-        .catalog
-        .read()
-        .committed_txns
-        .values()
-        .filter(|t| t.table_id == table_id)
-        .cloned()
-        .collect();
-    for t in earlier {
-        if let Err(e) = crate::cluster::publish::publish_txn(env, &t).await {
-            abort_txn(env, txn_id, &backends).await;
-            return Err(FeError::Backend(format!(
-                "an earlier load (txn {}) of `{table_name}` is not published yet: {e}",
-                t.txn_id
-            )));
-        }
-    }
-    let txn = {
-        let catalog = env.catalog.read();
-        let table = catalog
-            .databases
-            .get(&db_id)
-            .and_then(|d| d.tables.get(&table_id))
-            .ok_or_else(|| FeError::UnknownTable(table_name.clone()))?;
-        CommittedTxn {
-            txn_id,
-            label: label.clone(),
-            db_id,
-            table_id,
-            partition_versions: table
-                .partitions
-                .iter()
-                .map(|p| (p.id, p.next_version))
-                .collect(),
-            commit_time_ms: chrono::Utc::now().timestamp_millis(),
-            rows,
-        }
+    let stats = LoadStats {
+        total_rows: rows,
+        loaded_rows: rows,
+        ..LoadStats::default()
     };
-    env.log_and_apply(JournalEntry::CommitTxn { txn: txn.clone() })?;
-    let status = match crate::cluster::publish::publish_txn(env, &txn).await {
-        Ok(()) => "VISIBLE",
-        Err(e) => {
-            warn!(txn_id, error = %e, "publish failed; will retry");
-            "COMMITTED"
-        }
-    };
-    info!(txn_id, rows, table = %table_name, status, "insert committed");
+    let status = crate::txn::commit(env, txn_id, stats, None).await?;
+    info!(txn_id, rows, table = %table_name, status = status.name(), "insert committed");
     Ok(QueryOutput::Ok {
         affected_rows: rows,
-        info: format!("{{'label':'{label}', 'status':'{status}', 'txnId':'{txn_id}'}}"),
+        info: format!(
+            "{{'label':'{label}', 'status':'{}', 'txnId':'{txn_id}'}}",
+            status.name()
+        ),
     })
 }
 
-fn collect_sink_backends(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<i64>) {
-    if let Some(sink) = plan.downcast_ref::<doris_common::fragment::OlapTableSinkExec>() {
-        out.extend(sink.spec.replica_backends.iter().copied());
+/// An INSERT between BEGIN and COMMIT: writes under a fresh sub-id, visible at COMMIT.
+async fn insert_in_transaction(
+    env: &Arc<Env>,
+    session: &mut Session,
+    stmt: SqlStatement,
+    (db_id, table_id): (i64, i64),
+    label: Option<String>,
+) -> Result<QueryOutput> {
+    if label.is_some() {
+        return Err(FeError::TxnState(
+            "a label cannot be given to an INSERT inside a transaction; give it to BEGIN".into(),
+        ));
     }
-    for c in plan.children() {
-        collect_sink_backends(c, out);
+    let Some(open) = session.txn.clone() else {
+        return Err(FeError::Internal("no open transaction".into()));
+    };
+    let (txn_id, txn_label, txn_db) = match open.started {
+        Some(started) => started,
+        None => {
+            let txn = crate::txn::begin(
+                env,
+                crate::txn::BeginRequest {
+                    db_id,
+                    table_id,
+                    label: open.requested_label.clone(),
+                    kind: LoadKind::Insert,
+                    coordinator: crate::txn::fe_coordinator(),
+                    coordinator_backend: None,
+                    user: session.user.clone(),
+                    client_ip: session.client_host.clone(),
+                    two_phase_commit: false,
+                    timeout_ms: crate::txn::insert_timeout_ms(env),
+                },
+            )?;
+            let started = (txn.txn_id, txn.label, db_id);
+            if let Some(open) = session.txn.as_mut() {
+                open.started = Some(started.clone());
+            }
+            started
+        }
+    };
+    if txn_db != db_id {
+        return Err(FeError::TxnState(format!(
+            "Transaction insert must be in the same database, expect db_id={txn_db}"
+        )));
     }
+    let sub_txn_id = env.allocate_id()?;
+    let rows = match write_rows(env, session, stmt, sub_txn_id).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            crate::txn::clear_on_backends(env, vec![sub_txn_id]).await;
+            return Err(e);
+        }
+    };
+    if rows > 0 {
+        crate::txn::add_sub_txn(env, txn_id, sub_txn_id, table_id)?;
+        if let Some(open) = session.txn.as_mut() {
+            open.sub_txns.push((sub_txn_id, table_id));
+            open.rows += rows;
+        }
+    }
+    Ok(QueryOutput::Ok {
+        affected_rows: rows,
+        info: format!("{{'label':'{txn_label}', 'status':'PREPARE', 'txnId':'{txn_id}'}}"),
+    })
 }
 
-/// Tells backends to drop what a failed load wrote (best effort; unpublished data also
-/// expires on the BE after `pending_data_expire_time_sec`).
-async fn abort_txn(env: &Arc<Env>, txn_id: i64, backends: &[i64]) {
-    for b in backends {
-        if let Some((host, port)) = crate::cluster::agent_address(env, *b) {
-            if let Ok(mut c) = env.clients.agent(&host, port) {
-                let _ = c
-                    .clear_transaction(ClearTransactionRequest { txn_id })
-                    .await;
-            }
+/// Plans and runs the insert's fragment, writing pending rowsets under `txn_id`; returns
+/// the rows written.
+async fn write_rows(
+    env: &Arc<Env>,
+    session: &Session,
+    stmt: SqlStatement,
+    txn_id: i64,
+) -> Result<u64> {
+    let plan_env = Arc::new(PlanEnv {
+        insert_txn: Some(txn_id),
+    });
+    let ctx = build_context(env, session, plan_env);
+    let plan = physical_plan(&ctx, stmt).await?;
+    let out = coordinator::execute_plan(env, session, &ctx, plan).await?;
+    let batches: Vec<_> = out.batches.try_collect().await?;
+    Ok(batches
+        .iter()
+        .filter(|b| b.num_columns() == 1)
+        .filter_map(|b| {
+            b.column(0)
+                .as_primitive_opt::<UInt64Type>()
+                .map(|a| a.iter().flatten().sum::<u64>())
+        })
+        .sum())
+}
+
+/// Doris's `INSERT INTO t [PARTITION (...)] WITH LABEL l [(cols)] ...`: removes the
+/// `WITH LABEL l` (sqlparser does not know it) and returns the label.
+pub(super) fn take_insert_label(sql: &str) -> (String, Option<String>) {
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&MySqlDialect {}, sql).tokenize() else {
+        return (sql.to_string(), None);
+    };
+    let significant: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t, Token::Whitespace(_)))
+        .map(|(i, _)| i)
+        .collect();
+    let word_is = |i: usize, kw: &str| {
+        matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw))
+    };
+    let is_insert = significant.first().is_some_and(|&i| word_is(i, "INSERT"));
+    if !is_insert {
+        return (sql.to_string(), None);
+    }
+    for w in significant.windows(3) {
+        let [with, label_kw, value] = [w[0], w[1], w[2]];
+        if !(word_is(with, "WITH") && word_is(label_kw, "LABEL")) {
+            continue;
         }
+        let label = match &tokens[value] {
+            Token::Word(w) => w.value.clone(),
+            Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s.clone(),
+            _ => continue,
+        };
+        let text: String = tokens
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(with..=value).contains(i))
+            .map(|(_, t)| t.to_string())
+            .collect();
+        return (text, Some(label));
+    }
+    (sql.to_string(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_insert_label;
+
+    #[test]
+    fn insert_label_is_taken_out() {
+        let (sql, label) = take_insert_label("INSERT INTO t WITH LABEL my_label_1 (a, b) VALUES (1, 'with label')");
+        assert_eq!(label.as_deref(), Some("my_label_1"));
+        assert_eq!(sql, "INSERT INTO t  (a, b) VALUES (1, 'with label')");
+        let (sql, label) = take_insert_label("insert into d.t with label `l2` select 1");
+        assert_eq!(label.as_deref(), Some("l2"));
+        assert_eq!(sql, "insert into d.t  select 1");
+        let (sql, label) = take_insert_label("SELECT 'WITH LABEL x'");
+        assert_eq!((sql.as_str(), label), ("SELECT 'WITH LABEL x'", None));
     }
 }

@@ -260,7 +260,8 @@ pub(crate) fn resolve_table(
 
 /// Runs a SELECT/INSERT/... statement.
 pub async fn run_query(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result<QueryOutput> {
-    let (stmt, display) = parse_with_names(sql)?;
+    let (sql, label) = insert::take_insert_label(sql);
+    let (stmt, display) = parse_with_names(&sql)?;
     match &stmt {
         SqlStatement::CreateView(cv) => return views::create_view(env, session, cv).await,
         SqlStatement::Drop {
@@ -273,7 +274,7 @@ pub async fn run_query(env: &Arc<Env>, session: &mut Session, sql: &str) -> Resu
     }
     if let Some(name) = insert_target(&stmt) {
         let target = resolve_table(env, session, name)?;
-        return insert::run_insert(env, session, stmt, target).await;
+        return insert::run_insert(env, session, stmt, target, label).await;
     }
     let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
     let plan = physical_plan(&ctx, stmt).await?;

@@ -99,6 +99,7 @@ fn session_for(session: &Session, db: &str) -> Session {
         user_variables: session.user_variables.clone(),
         warnings: Vec::new(),
         info: Arc::clone(&session.info),
+        txn: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! query handling. Entry point: [`execute`].
 
 mod ddl;
+mod load;
 mod show;
 mod variables;
 
@@ -87,10 +88,17 @@ pub async fn execute(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result
         Statement::ShowCharset => show::charset(),
         Statement::ShowCollation { .. } => show::collation(),
         Statement::Kill { query_only, id } => kill(env, session, id, query_only),
-        Statement::Begin | Statement::Commit | Statement::Rollback => {
-            // Each statement is its own transaction until explicit transactions land with
-            // the load-transaction work; accepting these keeps drivers working.
-            Ok(QueryOutput::ok())
+        Statement::Begin { label } => load::begin(session, label),
+        Statement::Commit => load::commit(env, session).await,
+        Statement::Rollback => load::rollback(env, session).await,
+        Statement::ShowLoad {
+            db,
+            stream,
+            filter,
+            limit,
+        } => load::show_load(env, session, db.as_deref(), stream, &filter, limit),
+        Statement::ShowTransaction { db, id, label } => {
+            load::show_transaction(env, session, db.as_deref(), id, label.as_deref())
         }
     }
 }

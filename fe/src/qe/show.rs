@@ -35,7 +35,7 @@ fn s(v: impl ToString) -> Option<String> {
     Some(v.to_string())
 }
 
-fn fmt_time(ms: i64) -> String {
+pub(super) fn fmt_time(ms: i64) -> String {
     if ms <= 0 {
         return "NULL".into();
     }

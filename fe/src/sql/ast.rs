@@ -11,6 +11,14 @@ pub struct TableName {
     pub table: String,
 }
 
+/// The WHERE of `SHOW LOAD`: conditions on the label and the state, ANDed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadFilter {
+    pub label: Option<String>,
+    pub label_like: Option<String>,
+    pub state: Option<String>,
+}
+
 /// `'user'@'host'` (host defaults to `%`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserIdent {
@@ -112,7 +120,24 @@ pub enum Statement {
         query_only: bool,
         id: u64,
     },
-    Begin,
+    /// `BEGIN [WITH LABEL l]`, `START TRANSACTION`.
+    Begin {
+        label: Option<String>,
+    },
+    /// `SHOW [STREAM] LOAD [FROM db] [WHERE LABEL = 'x' | LABEL LIKE 'p' [AND STATE = 's']]
+    /// [ORDER BY ...] [LIMIT n]`
+    ShowLoad {
+        db: Option<String>,
+        stream: bool,
+        filter: LoadFilter,
+        limit: Option<u64>,
+    },
+    /// `SHOW TRANSACTION [FROM db] WHERE ID = n | LABEL = 'x'`
+    ShowTransaction {
+        db: Option<String>,
+        id: Option<i64>,
+        label: Option<String>,
+    },
     Commit,
     Rollback,
     /// A query or DML for DataFusion (SELECT, WITH, INSERT, VALUES, ...): the original text.

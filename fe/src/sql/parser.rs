@@ -19,7 +19,7 @@ use doris_common::types::{ColumnType, MAX_DECIMAL_PRECISION};
 
 use super::ast::{
     AggKind, AlterSystem, ColumnDef, CreateTable, DefaultValue, DistributionDesc, KeysDesc,
-    KeysKind, PartitionDef, PartitionDesc, PartitionKind, PartitionValues, SetAssignment, SetValue,
+    KeysKind, LoadFilter, PartitionDef, PartitionDesc, PartitionKind, PartitionValues, SetAssignment, SetValue,
     Statement, TableName, TypeDef, UserIdent, VarScope,
 };
 
@@ -726,10 +726,12 @@ impl<'a> Parser<'a> {
             "BEGIN" => {
                 self.advance();
                 self.eat_kw("WORK");
-                if self.eat_kws(&["WITH", "LABEL"]) {
-                    self.string_or_word("label")?;
-                }
-                Ok(Some(Statement::Begin))
+                let label = if self.eat_kws(&["WITH", "LABEL"]) {
+                    Some(self.string_or_word("label")?)
+                } else {
+                    None
+                };
+                Ok(Some(Statement::Begin { label }))
             }
             "START" => {
                 if !self.is_kw_at(1, "TRANSACTION") {
@@ -744,7 +746,7 @@ impl<'a> Parser<'a> {
                         break;
                     }
                 }
-                Ok(Some(Statement::Begin))
+                Ok(Some(Statement::Begin { label: None }))
             }
             "COMMIT" | "ROLLBACK" => {
                 self.advance();
@@ -956,6 +958,34 @@ impl<'a> Parser<'a> {
                     like: self.opt_like()?,
                 }
             }
+            "LOAD" if plain => {
+                self.advance();
+                self.show_load(false)?
+            }
+            "STREAM" if plain && self.is_kw_at(1, "LOAD") => {
+                self.advance_by(2);
+                self.show_load(true)?
+            }
+            "TRANSACTION" if plain => {
+                self.advance();
+                let db = self.opt_from_db()?;
+                let (mut id, mut label) = (None, None);
+                if self.eat_kw("WHERE") {
+                    let column = self.string_or_word("ID or LABEL")?;
+                    self.expect_tok(&Token::Eq, "'='")?;
+                    if column.eq_ignore_ascii_case("id") {
+                        let n = self.u64_lit("transaction id")?;
+                        id = Some(i64::try_from(n).map_err(|_| self.expected("a transaction id"))?);
+                    } else if column.eq_ignore_ascii_case("label") {
+                        label = Some(self.string_or_word("label")?);
+                    } else {
+                        return Err(ParseError::Syntax(format!(
+                            "Where clause should looks like one of them: id = 123 or label = 'label', got {column}"
+                        )));
+                    }
+                }
+                Statement::ShowTransaction { db, id, label }
+            }
             "TABLE" if plain && self.is_kw_at(1, "STATUS") => {
                 self.advance_by(2);
                 let db = self.opt_from_db()?;
@@ -965,6 +995,56 @@ impl<'a> Parser<'a> {
             _ => return Ok(None),
         };
         Ok(Some(stmt))
+    }
+
+    /// After `SHOW [STREAM] LOAD`: `[FROM db] [WHERE cond [AND cond]] [ORDER BY ...]
+    /// [LIMIT n]` where a cond is `LABEL = 'x'`, `LABEL LIKE 'p'` or `STATE|STATUS = 's'`.
+    fn show_load(&mut self, stream: bool) -> Result<Statement> {
+        let db = self.opt_from_db()?;
+        let mut filter = LoadFilter::default();
+        if self.eat_kw("WHERE") {
+            loop {
+                let column = self.string_or_word("LABEL or STATE")?.to_ascii_lowercase();
+                let like = self.eat_kw("LIKE");
+                if !like {
+                    self.expect_tok(&Token::Eq, "'=' or LIKE")?;
+                }
+                let value = self.string_or_word("a value")?;
+                match (column.as_str(), like) {
+                    ("label", false) => filter.label = Some(value),
+                    ("label", true) => filter.label_like = Some(value),
+                    ("state" | "status", false) => filter.state = Some(value.to_uppercase()),
+                    _ => {
+                        return Err(ParseError::Syntax(format!(
+                            "not supported yet: SHOW LOAD condition on `{column}`"
+                        )))
+                    }
+                }
+                if !self.eat_kw("AND") {
+                    break;
+                }
+            }
+        }
+        if self.eat_kws(&["ORDER", "BY"]) {
+            loop {
+                self.string_or_word("a column")?;
+                let _ = self.eat_kw("ASC") || self.eat_kw("DESC");
+                if !self.eat_tok(&Token::Comma) {
+                    break;
+                }
+            }
+        }
+        let limit = if self.eat_kw("LIMIT") {
+            Some(self.u64_lit("a limit")?)
+        } else {
+            None
+        };
+        Ok(Statement::ShowLoad {
+            db,
+            stream,
+            filter,
+            limit,
+        })
     }
 
     /// `[LIKE 'p' | WHERE Variable_name = 'x' [OR Variable_name = 'y' ...] | WHERE
@@ -2485,11 +2565,48 @@ mod tests {
 
     #[test]
     fn transactions() {
-        assert_eq!(parse("BEGIN"), Statement::Begin);
-        assert_eq!(parse("begin work;"), Statement::Begin);
-        assert_eq!(parse("BEGIN WITH LABEL l1"), Statement::Begin);
-        assert_eq!(parse("START TRANSACTION"), Statement::Begin);
-        assert_eq!(parse("START TRANSACTION READ ONLY"), Statement::Begin);
+        let begin = |label: Option<&str>| Statement::Begin {
+            label: label.map(String::from),
+        };
+        assert_eq!(parse("BEGIN"), begin(None));
+        assert_eq!(parse("begin work;"), begin(None));
+        assert_eq!(parse("BEGIN WITH LABEL l1"), begin(Some("l1")));
+        assert_eq!(parse("START TRANSACTION"), begin(None));
+        assert_eq!(parse("START TRANSACTION READ ONLY"), begin(None));
+        assert_eq!(
+            parse("SHOW LOAD FROM d WHERE LABEL = 'x' AND STATE = 'finished' ORDER BY CreateTime DESC LIMIT 5"),
+            Statement::ShowLoad {
+                db: Some("d".into()),
+                stream: false,
+                filter: LoadFilter {
+                    label: Some("x".into()),
+                    label_like: None,
+                    state: Some("FINISHED".into()),
+                },
+                limit: Some(5),
+            }
+        );
+        assert_eq!(
+            parse("show stream load where label like 'a%'"),
+            Statement::ShowLoad {
+                db: None,
+                stream: true,
+                filter: LoadFilter {
+                    label: None,
+                    label_like: Some("a%".into()),
+                    state: None,
+                },
+                limit: None,
+            }
+        );
+        assert_eq!(
+            parse("SHOW TRANSACTION WHERE ID = 10005"),
+            Statement::ShowTransaction {
+                db: None,
+                id: Some(10005),
+                label: None,
+            }
+        );
         assert_eq!(parse("COMMIT"), Statement::Commit);
         assert_eq!(parse("commit work"), Statement::Commit);
         assert_eq!(parse("ROLLBACK"), Statement::Rollback);
