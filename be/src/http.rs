@@ -36,7 +36,11 @@ pub async fn serve(
         // Stream load bodies are streamed, never buffered: no body size limit here.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(backend);
-    axum::serve(listener, app).await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }
 
 async fn health() -> Json<Value> {

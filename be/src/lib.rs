@@ -38,6 +38,7 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
         config,
         start_time_ms: storage::now_ms(),
         master: parking_lot::RwLock::new(None),
+        fe_channel: parking_lot::Mutex::new(None),
     });
     tokio::select! {
         r = service::serve(backend) => {

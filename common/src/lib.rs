@@ -6,4 +6,5 @@ pub mod fragment;
 pub mod functions;
 pub mod http;
 pub mod ipc;
+pub mod net;
 pub mod types;

@@ -24,7 +24,7 @@ pub async fn serve(
     info!(rpc_port = env.config.rpc_port, "frontend service listening");
     tonic::transport::Server::builder()
         .add_service(FrontendServiceServer::new(FrontendImpl(env)))
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .serve_with_incoming(doris_common::net::nodelay_incoming(listener))
         .await
 }
 

@@ -115,7 +115,16 @@ async fn plan_exprs(
 ) -> Result<(Vec<Arc<dyn PhysicalExpr>>, Option<Arc<dyn PhysicalExpr>>), String> {
     let sql = format!(
         "SELECT {} FROM {table}{}",
-        if exprs.is_empty() { "1".to_string() } else { exprs.join(", ") },
+        if exprs.is_empty() {
+            "1".to_string()
+        } else {
+            let aliased: Vec<String> = exprs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| format!("{e} AS __c{i}"))
+                .collect();
+            aliased.join(", ")
+        },
         where_expr.map(|w| format!(" WHERE {w}")).unwrap_or_default()
     );
     let mut statements = Parser::parse_sql(&MySqlDialect {}, &sql)

@@ -97,6 +97,7 @@ fn reply_response(reply: StreamLoadReply, unauthorized: bool) -> Response {
 pub async fn stream_load(
     State(backend): State<Arc<Backend>>,
     Path((db, table)): Path<(String, String)>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -132,7 +133,7 @@ pub async fn stream_load(
         .unwrap_or_else(|| format!("127.0.0.1:{}", backend.config.webserver_port));
     let client = header(&headers, "x-forwarded-for")
         .map(str::to_string)
-        .unwrap_or_default();
+        .unwrap_or_else(|| peer.ip().to_string());
     let job = LoadJob {
         backend,
         db,
@@ -316,7 +317,10 @@ impl LoadJob {
                     .load_txn_rollback(LoadTxnRollbackRequest {
                         txn_id,
                         reason: e.text(),
-                        stats: Some(counts.stats(&error_url)),
+                        stats: Some(LoadStats {
+                            loaded_rows: 0,
+                            ..counts.stats(&error_url)
+                        }),
                     })
                     .await;
                 if let Err(err) = rollback {

@@ -29,6 +29,8 @@ pub struct Backend {
     pub start_time_ms: i64,
     /// The FE that last sent a heartbeat (where load transactions are begun).
     pub master: parking_lot::RwLock<Option<MasterInfo>>,
+    /// The channel to that FE's rpc_port, reused across loads.
+    pub fe_channel: parking_lot::Mutex<Option<(String, tonic::transport::Channel)>>,
 }
 
 /// What the latest heartbeat told about the FE and this BE's identity.
@@ -56,10 +58,19 @@ impl Backend {
             .clone()
             .ok_or("this backend has not received a heartbeat from the FE yet")?;
         let addr = format!("http://{}:{}", master.fe_host, master.fe_rpc_port);
-        let channel = tonic::transport::Endpoint::from_shared(addr.clone())
-            .map_err(|e| format!("bad FE address {addr}: {e}"))?
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .connect_lazy();
+        let mut cached = self.fe_channel.lock();
+        let channel = match cached.as_ref() {
+            Some((a, c)) if *a == addr => c.clone(),
+            _ => {
+                let c = tonic::transport::Endpoint::from_shared(addr.clone())
+                    .map_err(|e| format!("bad FE address {addr}: {e}"))?
+                    .connect_timeout(std::time::Duration::from_secs(3))
+                    .tcp_nodelay(true)
+                    .connect_lazy();
+                *cached = Some((addr, c.clone()));
+                c
+            }
+        };
         Ok((
             doris_proto::frontend_service_client::FrontendServiceClient::new(channel),
             master,
@@ -88,8 +99,8 @@ pub async fn serve(backend: Arc<Backend>) -> Result<(), Box<dyn std::error::Erro
         webserver_port = cfg.webserver_port,
         "backend listening"
     );
-    let incoming = |l: tokio::net::TcpListener| tokio_stream::wrappers::TcpListenerStream::new(l);
-    let builder = || tonic::transport::Server::builder().tcp_nodelay(true);
+    let incoming = doris_common::net::nodelay_incoming;
+    let builder = tonic::transport::Server::builder;
     tokio::select! {
         r = builder().add_service(hb).serve_with_incoming(incoming(hb_listener)) => r?,
         r = builder().add_service(agent).serve_with_incoming(incoming(agent_listener)) => r?,
