@@ -7,7 +7,10 @@ use serde::Serialize;
 
 /// `(user, password)` from `Authorization: Basic base64(user:password)`.
 pub fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -76,11 +79,11 @@ mod tests {
     #[test]
     fn basic_auth_decodes_user_and_password() {
         let mut h = HeaderMap::new();
-        h.insert("authorization", "Basic cm9vdDpzZWNyZXQ=".parse().unwrap());
+        h.insert("authorization", "Basic cm9vdDpzZWNyZXQ=".parse().expect("header value"));
         assert_eq!(basic_auth(&h), Some(("root".into(), "secret".into())));
-        h.insert("authorization", "Basic cm9vdDo=".parse().unwrap());
+        h.insert("authorization", "Basic cm9vdDo=".parse().expect("header value"));
         assert_eq!(basic_auth(&h), Some(("root".into(), String::new())));
-        h.insert("authorization", "Bearer x".parse().unwrap());
+        h.insert("authorization", "Bearer x".parse().expect("header value"));
         assert_eq!(basic_auth(&h), None);
     }
 
@@ -88,7 +91,7 @@ mod tests {
     fn reply_uses_doris_field_names() {
         let mut r = StreamLoadReply::failed("l1", "boom");
         r.error_url = Some("http://x".into());
-        let v = serde_json::to_value(&r).unwrap();
+        let v = serde_json::to_value(&r).expect("json");
         assert_eq!(v["TxnId"], -1);
         assert_eq!(v["Status"], "Fail");
         assert_eq!(v["ErrorURL"], "http://x");

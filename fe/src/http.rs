@@ -20,8 +20,14 @@ pub async fn serve(listener: tokio::net::TcpListener, env: Arc<Env>) -> std::io:
         .route("/api/health", get(health))
         .route("/api/bootstrap", get(bootstrap))
         .route("/api/{db}/{table}/_stream_load", put(redirect_to_backend))
-        .route("/api/{db}/{table}/_stream_load_2pc", put(redirect_to_backend))
-        .route("/api/{db}/_stream_load_2pc", put(redirect_2pc_without_table))
+        .route(
+            "/api/{db}/{table}/_stream_load_2pc",
+            put(redirect_to_backend),
+        )
+        .route(
+            "/api/{db}/_stream_load_2pc",
+            put(redirect_2pc_without_table),
+        )
         .with_state(env);
     axum::serve(listener, app).await
 }
@@ -49,19 +55,19 @@ fn unauthorized(message: String) -> Response {
 }
 
 /// Checks the request's basic-auth credentials against the FE's users.
-fn check_auth(env: &Env, headers: &HeaderMap) -> Result<(), Response> {
+fn check_auth(env: &Env, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some((user, password)) = doris_common::http::basic_auth(headers) else {
-        return Err(unauthorized(
+        return Err(Box::new(unauthorized(
             "Need auth information: use HTTP basic auth (curl -u user:password)".into(),
-        ));
+        )));
     };
     if crate::mysql::verify_plain_password(&env.catalog.read(), &user, &password) {
         Ok(())
     } else {
-        Err(unauthorized(format!(
+        Err(Box::new(unauthorized(format!(
             "Access denied for user '{user}' (using password: {})",
             if password.is_empty() { "NO" } else { "YES" }
-        )))
+        ))))
     }
 }
 
@@ -90,9 +96,15 @@ fn pick_backend(env: &Env, db: &str, table: Option<&str>) -> Option<(String, u16
     Some((host, port))
 }
 
-fn redirect(env: &Env, headers: &HeaderMap, uri: &axum::http::Uri, db: &str, table: Option<&str>) -> Response {
+fn redirect(
+    env: &Env,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    db: &str,
+    table: Option<&str>,
+) -> Response {
     if let Err(denied) = check_auth(env, headers) {
-        return denied;
+        return *denied;
     }
     let Some((host, port)) = pick_backend(env, db, table) else {
         let label = doris_common::http::header(headers, "label").unwrap_or_default();
@@ -104,7 +116,11 @@ fn redirect(env: &Env, headers: &HeaderMap, uri: &axum::http::Uri, db: &str, tab
     };
     let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let location = format!("http://{host}:{port}{path_and_query}");
-    (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response()
+    (
+        StatusCode::TEMPORARY_REDIRECT,
+        [(header::LOCATION, location)],
+    )
+        .into_response()
 }
 
 async fn redirect_to_backend(

@@ -59,7 +59,10 @@ fn authenticate(env: &Env, user: &str, password: &str) -> Result<()> {
     if crate::mysql::verify_plain_password(&env.catalog.read(), user, password) {
         Ok(())
     } else {
-        Err(FeError::AccessDenied(format!("{user}@% (using password: {})", if password.is_empty() { "NO" } else { "YES" })))
+        Err(FeError::AccessDenied(format!(
+            "{user}@% (using password: {})",
+            if password.is_empty() { "NO" } else { "YES" }
+        )))
     }
 }
 
@@ -88,7 +91,11 @@ impl FrontendImpl {
             (db.id, table.clone())
         };
         for p in &req.partitions {
-            if !table.partitions.iter().any(|x| x.name.eq_ignore_ascii_case(p)) {
+            if !table
+                .partitions
+                .iter()
+                .any(|x| x.name.eq_ignore_ascii_case(p))
+            {
                 return Err(FeError::Analysis(format!(
                     "Unknown partition '{p}' in table '{}'",
                     table.name
@@ -129,7 +136,11 @@ impl FrontendImpl {
             existing_job_status: String::new(),
             sink_spec_json: serde_json::to_string(&spec)
                 .map_err(|e| FeError::Internal(e.to_string()))?,
-            column_defaults: table.columns.iter().map(|c| default_sql(&c.default)).collect(),
+            column_defaults: table
+                .columns
+                .iter()
+                .map(|c| default_sql(&c.default))
+                .collect(),
         })
     }
 
@@ -149,9 +160,7 @@ impl FrontendImpl {
                 .read()
                 .txn_by_label(db_id, &req.label)
                 .map(|t| t.txn_id)
-                .ok_or_else(|| {
-                    FeError::TxnState(format!("label [{}] does not exist", req.label))
-                })?
+                .ok_or_else(|| FeError::TxnState(format!("label [{}] does not exist", req.label)))?
         } else {
             return Err(FeError::TxnState("no txn_id or label given".into()));
         };
@@ -166,9 +175,9 @@ impl FrontendImpl {
             "commit" => {
                 if t.status != TxnStatus::Precommitted {
                     return Err(FeError::TxnState(match t.status {
-                        TxnStatus::Visible | TxnStatus::Committed => format!(
-                            "transaction [{txn_id}] is already visible, not pre-committed."
-                        ),
+                        TxnStatus::Visible | TxnStatus::Committed => {
+                            format!("transaction [{txn_id}] is already visible, not pre-committed.")
+                        }
                         TxnStatus::Aborted => format!(
                             "transaction [{txn_id}] is already aborted. abort reason: {}",
                             t.reason
@@ -236,8 +245,7 @@ impl FrontendService for FrontendImpl {
         let status = match result {
             Ok(TxnStatus::Committed) => Some(FeStatus {
                 code: "PUBLISH_TIMEOUT".into(),
-                message: "transaction commit successfully, BUT data will be visible later"
-                    .into(),
+                message: "transaction commit successfully, BUT data will be visible later".into(),
             }),
             Ok(_) => ok(),
             Err(e) => status_of(&e),

@@ -6,9 +6,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
 use datafusion::arrow::datatypes::{i256, DataType, Decimal256Type, Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
@@ -75,16 +73,16 @@ fn cast_text_operands(e: &mut SqlExpr) {
         }
     };
     match e {
-        SqlExpr::BinaryOp { left, op, right }
-            if matches!(
-                op,
+        SqlExpr::BinaryOp {
+            left,
+            op:
                 BinaryOperator::Plus
-                    | BinaryOperator::Minus
-                    | BinaryOperator::Multiply
-                    | BinaryOperator::Divide
-                    | BinaryOperator::Modulo
-            ) =>
-        {
+                | BinaryOperator::Minus
+                | BinaryOperator::Multiply
+                | BinaryOperator::Divide
+                | BinaryOperator::Modulo,
+            right,
+        } => {
             wrap(left);
             wrap(right);
         }
@@ -125,7 +123,9 @@ async fn plan_exprs(
                 .collect();
             aliased.join(", ")
         },
-        where_expr.map(|w| format!(" WHERE {w}")).unwrap_or_default()
+        where_expr
+            .map(|w| format!(" WHERE {w}"))
+            .unwrap_or_default()
     );
     let mut statements = Parser::parse_sql(&MySqlDialect {}, &sql)
         .map_err(|e| format!("[ANALYSIS_ERROR]{e} in `{sql}`"))?;
@@ -193,10 +193,12 @@ fn unqualify(e: datafusion::logical_expr::Expr) -> datafusion::logical_expr::Exp
         })
     })
     .map(|t| t.data)
-    .unwrap_or_else(|e| datafusion::logical_expr::Expr::Literal(
-        datafusion::common::ScalarValue::Utf8(Some(e.to_string())),
-        None,
-    ))
+    .unwrap_or_else(|e| {
+        datafusion::logical_expr::Expr::Literal(
+            datafusion::common::ScalarValue::Utf8(Some(e.to_string())),
+            None,
+        )
+    })
 }
 
 fn quote_ident(name: &str) -> String {
@@ -381,7 +383,10 @@ impl LoadPlan {
         let keep: BooleanArray = reasons.iter().map(|r| Some(r.is_none())).collect();
         for (row, reason) in reasons.into_iter().enumerate() {
             if let Some(reason) = reason {
-                filtered.push(RowError::new(row_text(&source, row, separator).as_bytes(), reason));
+                filtered.push(RowError::new(
+                    row_text(&source, row, separator).as_bytes(),
+                    reason,
+                ));
             }
         }
         let valid = filter_record_batch(&typed, &keep).map_err(|e| e.to_string())?;
@@ -556,9 +561,18 @@ mod tests {
         assert_eq!(out.filtered[0].line, "x,30");
         assert_eq!(out.unselected, 1);
         assert_eq!(out.batch.num_rows(), 2);
-        let k1 = out.batch.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-        let v = out.batch.column(1).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-        let d = out.batch.column(2).as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+        let k1 = out
+            .batch
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let v = out
+            .batch
+            .column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let d = out
+            .batch
+            .column(2)
+            .as_primitive::<datafusion::arrow::datatypes::Int32Type>();
         assert_eq!((k1.value(0), v.value(0), d.value(0)), (2, 40, 7));
         assert_eq!((k1.value(1), v.is_null(1)), (3, true));
         assert!(out.batch.column(3).is_null(0));
@@ -594,7 +608,10 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_derived_target_and_missing_not_null_are_errors() {
-        let columns = vec![col("a", ColumnType::Int, false), col("b", ColumnType::Int, true)];
+        let columns = vec![
+            col("a", ColumnType::Int, false),
+            col("b", ColumnType::Int, true),
+        ];
         let defaults = vec![String::new(), String::new()];
         let items = vec![ColumnItem::Source("b".into())];
         let e = LoadPlan::try_new(&columns, &defaults, &items, None, false, None).await;

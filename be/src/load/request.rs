@@ -104,7 +104,11 @@ fn parse_columns(text: &str) -> Result<Vec<ColumnItem>, String> {
 
 impl LoadRequest {
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, String> {
-        let get = |name: &str| header(headers, name).map(str::trim).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            header(headers, name)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
         let format_name = get("format").unwrap_or("csv").to_ascii_lowercase();
         let format = match format_name.as_str() {
             "csv" | "csv_with_names" | "csv_with_names_and_types" => {
@@ -194,7 +198,10 @@ impl LoadRequest {
             label: get("label").map(str::to_string),
             format,
             compression,
-            columns: get("columns").map(parse_columns).transpose()?.unwrap_or_default(),
+            columns: get("columns")
+                .map(parse_columns)
+                .transpose()?
+                .unwrap_or_default(),
             where_expr: get("where").map(str::to_string),
             max_filter_ratio,
             strict_mode: bool_header(headers, "strict_mode")?,
@@ -209,7 +216,9 @@ impl LoadRequest {
                 .unwrap_or_default(),
             timeout_s,
             two_phase_commit: bool_header(headers, "two_phase_commit")?,
-            timezone: get("timezone").or_else(|| get("time_zone")).map(str::to_string),
+            timezone: get("timezone")
+                .or_else(|| get("time_zone"))
+                .map(str::to_string),
         })
     }
 }

@@ -229,7 +229,8 @@ impl LoadJob {
             Ok(b) => b.into_inner(),
             Err(e) => {
                 reply.status = "Fail".into();
-                reply.message = format!("[SERVICE_UNAVAILABLE]cannot reach the FE: {}", e.message());
+                reply.message =
+                    format!("[SERVICE_UNAVAILABLE]cannot reach the FE: {}", e.message());
                 return (reply, false);
             }
         };
@@ -250,13 +251,23 @@ impl LoadJob {
         let mut counts = Counts::default();
         let data = tokio::time::timeout(
             timeout,
-            self.load_data(&begin.sink_spec_json, &begin.column_defaults, txn_id, body, &mut counts, &mut reply),
+            self.load_data(
+                &begin.sink_spec_json,
+                &begin.column_defaults,
+                txn_id,
+                body,
+                &mut counts,
+                &mut reply,
+            ),
         )
         .await
         .unwrap_or_else(|_| {
             Err(LoadError::new(
                 "TIMEOUT",
-                format!("the load did not finish within its timeout of {} s", timeout.as_secs()),
+                format!(
+                    "the load did not finish within its timeout of {} s",
+                    timeout.as_secs()
+                ),
             ))
         });
         reply.number_total_rows = counts.total;
@@ -268,7 +279,12 @@ impl LoadJob {
         let error_url = counts
             .error_file
             .as_ref()
-            .map(|f| format!("http://{}/api/_load_error_log?file=__shard_0/{f}", self.host))
+            .map(|f| {
+                format!(
+                    "http://{}/api/_load_error_log?file=__shard_0/{f}",
+                    self.host
+                )
+            })
             .unwrap_or_default();
         if !error_url.is_empty() {
             reply.error_url = Some(error_url.clone());
@@ -357,10 +373,11 @@ impl LoadJob {
         reply: &mut StreamLoadReply,
     ) -> Result<(), LoadError> {
         let put_start = Instant::now();
-        let spec: SinkSpec = serde_json::from_str(spec_json)
-            .map_err(|e| LoadError::new("INTERNAL_ERROR", format!("bad write plan from the FE: {e}")))?;
+        let spec: SinkSpec = serde_json::from_str(spec_json).map_err(|e| {
+            LoadError::new("INTERNAL_ERROR", format!("bad write plan from the FE: {e}"))
+        })?;
         let backend_id = self.backend.master.read().as_ref().map(|m| m.backend_id);
-        if !backend_id.is_some_and(|id| spec.replica_backends == [id]) {
+        if backend_id.is_none_or(|id| spec.replica_backends != [id]) {
             return Err(LoadError::new(
                 "NOT_IMPLEMENTED_ERROR",
                 "not supported yet: a stream load into a table whose replicas are not all on the receiving backend (send it to the FE, which redirects to the right backend)",
@@ -410,13 +427,18 @@ impl LoadJob {
             counts.filtered += converted.filtered.len() as u64;
             counts.unselected += converted.unselected as u64;
             counts.loaded += converted.batch.num_rows() as u64;
-            counts.total += (converted.filtered.len() + converted.unselected + converted.batch.num_rows()) as u64;
+            counts.total += (converted.filtered.len()
+                + converted.unselected
+                + converted.batch.num_rows()) as u64;
             if let Err(e) = error_log.append(&converted.filtered) {
                 warn!(txn_id, error = %e, "cannot write the load's error log");
             }
             let write_start = Instant::now();
             if let Err(e) = writer.write(converted.batch).await {
-                failure = Some(LoadError::new("INTERNAL_ERROR", format!("writing tablets: {e}")));
+                failure = Some(LoadError::new(
+                    "INTERNAL_ERROR",
+                    format!("writing tablets: {e}"),
+                ));
                 break;
             }
             counts.write_ms += write_start.elapsed().as_millis() as u64;
@@ -427,7 +449,10 @@ impl LoadJob {
         counts.error_file = error_log.finish().unwrap_or(None);
         let parse_result = match parsed {
             Ok(r) => r,
-            Err(e) => Err(LoadError::new("INTERNAL_ERROR", format!("parser failed: {e}"))),
+            Err(e) => Err(LoadError::new(
+                "INTERNAL_ERROR",
+                format!("parser failed: {e}"),
+            )),
         };
         let result = match (failure, parse_result) {
             (Some(e), _) => Err(e),
@@ -445,9 +470,9 @@ impl LoadJob {
                     let write_start = Instant::now();
                     let finished = writer.finish().await;
                     counts.write_ms += write_start.elapsed().as_millis() as u64;
-                    finished
-                        .map(|_| ())
-                        .map_err(|e| LoadError::new("INTERNAL_ERROR", format!("writing tablets: {e}")))
+                    finished.map(|_| ()).map_err(|e| {
+                        LoadError::new("INTERNAL_ERROR", format!("writing tablets: {e}"))
+                    })
                 }
             }
         };
@@ -507,7 +532,10 @@ impl Read for ChannelReader {
                 None => return Ok(0),
                 Some(Ok(b)) => self.current = b,
                 Some(Err(e)) => {
-                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e))
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        e,
+                    ))
                 }
             }
         }
@@ -571,8 +599,7 @@ fn parse_body(
         }
         BodyFormat::Json(o) => (
             Decoder::Json(
-                JsonDecoder::new(o, columns)
-                    .map_err(|e| LoadError::new("INVALID_ARGUMENT", e))?,
+                JsonDecoder::new(o, columns).map_err(|e| LoadError::new("INVALID_ARGUMENT", e))?,
             ),
             ",".to_string(),
         ),
@@ -580,12 +607,10 @@ fn parse_body(
     let mut builder = BatchBuilder::new(plan.source_names().len());
     let mut buf = vec![0u8; READ_BUFFER];
     let send = |builder: &mut BatchBuilder| -> Result<(), LoadError> {
-        let converted = plan
-            .convert(builder.take(), &separator)
-            .map_err(|e| {
-                let (code, msg) = split_code(&e);
-                LoadError::new(code, msg)
-            })?;
+        let converted = plan.convert(builder.take(), &separator).map_err(|e| {
+            let (code, msg) = split_code(&e);
+            LoadError::new(code, msg)
+        })?;
         tx.blocking_send(Ok(converted))
             .map_err(|_| LoadError::new("CANCELLED", "the load was cancelled"))
     };
@@ -611,7 +636,9 @@ fn parse_body(
             }
         };
         decoder.decode(&buf[..n], &mut builder);
-        if builder.rows() + builder.error_count() >= BATCH_ROWS || builder.data_bytes() >= BATCH_BYTES {
+        if builder.rows() + builder.error_count() >= BATCH_ROWS
+            || builder.data_bytes() >= BATCH_BYTES
+        {
             send(&mut builder)?;
         }
     }
@@ -651,7 +678,9 @@ pub async fn stream_load_2pc(
     if txn_id == 0 && label.is_empty() {
         return fail(StatusCode::OK, "txn_id or label is required".into());
     }
-    let operation = header(&headers, "txn_operation").unwrap_or_default().to_string();
+    let operation = header(&headers, "txn_operation")
+        .unwrap_or_default()
+        .to_string();
     let mut fe = match backend.frontend() {
         Ok((fe, _)) => fe,
         Err(e) => return fail(StatusCode::OK, e),
@@ -667,7 +696,10 @@ pub async fn stream_load_2pc(
         })
         .await;
     match resp {
-        Err(e) => fail(StatusCode::OK, format!("cannot reach the FE: {}", e.message())),
+        Err(e) => fail(
+            StatusCode::OK,
+            format!("cannot reach the FE: {}", e.message()),
+        ),
         Ok(r) => {
             let r = r.into_inner();
             match fe_status_error(r.status) {
@@ -701,7 +733,10 @@ pub async fn load_error_log(
     };
     match tokio::fs::read(&path).await {
         Ok(bytes) => (
-            [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
             bytes,
         )
             .into_response(),

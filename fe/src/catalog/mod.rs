@@ -177,9 +177,8 @@ impl Catalog {
                 txn,
                 expire_before_ms,
             } => {
-                self.txns.retain(|_, t| {
-                    !(t.status.is_final() && t.finish_time_ms < *expire_before_ms)
-                });
+                self.txns
+                    .retain(|_, t| !(t.status.is_final() && t.finish_time_ms < *expire_before_ms));
                 self.txns.insert(txn.txn_id, (**txn).clone());
             }
             JournalEntry::PrecommitTxn {
@@ -199,8 +198,7 @@ impl Catalog {
                 for part in &txn.parts {
                     if let Some(table) = self.table_mut(txn.db_id, part.table_id) {
                         for (pid, version) in &part.partition_versions {
-                            if let Some(p) = table.partitions.iter_mut().find(|p| p.id == *pid)
-                            {
+                            if let Some(p) = table.partitions.iter_mut().find(|p| p.id == *pid) {
                                 p.next_version = p.next_version.max(version + 1);
                             }
                         }
@@ -220,8 +218,7 @@ impl Catalog {
                             continue;
                         };
                         for (pid, version) in &part.partition_versions {
-                            if let Some(p) = table.partitions.iter_mut().find(|p| p.id == *pid)
-                            {
+                            if let Some(p) = table.partitions.iter_mut().find(|p| p.id == *pid) {
                                 if *version > p.visible_version {
                                     p.visible_version = *version;
                                     p.visible_version_time_ms = *time_ms;

@@ -45,6 +45,14 @@ pub async fn heartbeat_all(env: &Arc<Env>) {
                     if !st.alive {
                         info!(backend = %b.endpoint(), "backend is alive");
                     }
+                    let restarted =
+                        st.last_start_time_ms != 0 && st.last_start_time_ms != r.start_time_ms;
+                    if !st.alive || restarted {
+                        // Loads it coordinated died with it; what failed loads left there is
+                        // cleared now that it can be reached.
+                        let env = Arc::clone(&env);
+                        tokio::spawn(crate::txn::backend_recovered(env, b.id, restarted));
+                    }
                     st.alive = true;
                     st.failure_count = 0;
                     st.err_msg.clear();

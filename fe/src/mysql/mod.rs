@@ -168,11 +168,17 @@ pub fn password_hash(password: &str) -> String {
 
 /// Checks a clear-text password (HTTP basic auth) against the user table; like the MySQL
 /// login, `root` and `admin` exist with an empty password until one is set.
-pub fn verify_plain_password(catalog: &crate::catalog::Catalog, user: &str, password: &str) -> bool {
+pub fn verify_plain_password(
+    catalog: &crate::catalog::Catalog,
+    user: &str,
+    password: &str,
+) -> bool {
     match catalog.users.values().find(|u| u.name == user) {
         Some(u) => match &u.password_sha1_sha1 {
             None => password.is_empty(),
-            Some(hex) => hex.trim_start_matches('*').eq_ignore_ascii_case(&password_hash(password)),
+            Some(hex) => hex
+                .trim_start_matches('*')
+                .eq_ignore_ascii_case(&password_hash(password)),
         },
         None => (user == "root" || user == "admin") && password.is_empty(),
     }
@@ -212,8 +218,7 @@ impl Drop for Shim {
             let env = Arc::clone(&self.env);
             tokio::spawn(async move {
                 let reason = "the client disconnected inside the transaction";
-                if let Err(e) = crate::txn::abort(&env, txn_id, reason, Default::default()).await
-                {
+                if let Err(e) = crate::txn::abort(&env, txn_id, reason, Default::default()).await {
                     tracing::warn!(txn_id, error = %e, "could not abort the transaction");
                 }
             });

@@ -240,9 +240,7 @@ pub(super) fn take_insert_label(sql: &str) -> (String, Option<String>) {
         .filter(|(_, t)| !matches!(t, Token::Whitespace(_)))
         .map(|(i, _)| i)
         .collect();
-    let word_is = |i: usize, kw: &str| {
-        matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw))
-    };
+    let word_is = |i: usize, kw: &str| matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw));
     let is_insert = significant.first().is_some_and(|&i| word_is(i, "INSERT"));
     if !is_insert {
         return (sql.to_string(), None);
@@ -274,7 +272,9 @@ mod tests {
 
     #[test]
     fn insert_label_is_taken_out() {
-        let (sql, label) = take_insert_label("INSERT INTO t WITH LABEL my_label_1 (a, b) VALUES (1, 'with label')");
+        let (sql, label) = take_insert_label(
+            "INSERT INTO t WITH LABEL my_label_1 (a, b) VALUES (1, 'with label')",
+        );
         assert_eq!(label.as_deref(), Some("my_label_1"));
         assert_eq!(sql, "INSERT INTO t  (a, b) VALUES (1, 'with label')");
         let (sql, label) = take_insert_label("insert into d.t with label `l2` select 1");

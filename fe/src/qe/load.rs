@@ -45,7 +45,8 @@ pub async fn commit(env: &Arc<Env>, session: &mut Session) -> Result<QueryOutput
     let Some((txn_id, label, _)) = open.started else {
         return Ok(QueryOutput::ok());
     };
-    let info = |status: &str| format!("{{'label':'{label}', 'status':'{status}', 'txnId':'{txn_id}'}}");
+    let info =
+        |status: &str| format!("{{'label':'{label}', 'status':'{status}', 'txnId':'{txn_id}'}}");
     if open.sub_txns.is_empty() {
         crate::txn::abort(env, txn_id, "no data to load", Default::default()).await?;
         return Ok(QueryOutput::Ok {
@@ -219,12 +220,14 @@ pub fn show_load(
                 Some(t.txn_id.to_string()),
                 Some(t.label.clone()),
                 Some(load_state(t).to_string()),
-                Some(if t.status.is_final() {
-                    "100.00% (1/1)"
-                } else {
-                    "0.00% (0/1)"
-                }
-                .to_string()),
+                Some(
+                    if t.status.is_final() {
+                        "100.00% (1/1)"
+                    } else {
+                        "0.00% (0/1)"
+                    }
+                    .to_string(),
+                ),
                 Some(kind.to_string()),
                 Some(format!(
                     "unselected.rows={}; dpp.abnorm.ALL={}; dpp.norm.ALL={}",

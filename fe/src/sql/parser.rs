@@ -19,8 +19,8 @@ use doris_common::types::{ColumnType, MAX_DECIMAL_PRECISION};
 
 use super::ast::{
     AggKind, AlterSystem, ColumnDef, CreateTable, DefaultValue, DistributionDesc, KeysDesc,
-    KeysKind, LoadFilter, PartitionDef, PartitionDesc, PartitionKind, PartitionValues, SetAssignment, SetValue,
-    Statement, TableName, TypeDef, UserIdent, VarScope,
+    KeysKind, LoadFilter, PartitionDef, PartitionDesc, PartitionKind, PartitionValues,
+    SetAssignment, SetValue, Statement, TableName, TypeDef, UserIdent, VarScope,
 };
 
 /// Why a statement could not be parsed; the message is meant to be shown to the client.

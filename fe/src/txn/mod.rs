@@ -341,6 +341,52 @@ pub async fn abort_unfinished(env: &Arc<Env>) {
     }
 }
 
+/// A backend came back (or restarted): aborts the running stream loads it coordinated
+/// (their state died with the process) and tells it to drop the data of aborted txns.
+pub async fn backend_recovered(env: Arc<Env>, backend_id: i64, restarted: bool) {
+    if restarted {
+        let running: Vec<i64> = env
+            .catalog
+            .read()
+            .txns
+            .values()
+            .filter(|t| t.status == TxnStatus::Prepare && t.coordinator_backend == Some(backend_id))
+            .map(|t| t.txn_id)
+            .collect();
+        for txn_id in running {
+            let reason = "the coordinating backend restarted";
+            if let Err(e) = abort(&env, txn_id, reason, LoadStats::default()).await {
+                warn!(txn_id, error = %e, "could not abort a transaction");
+            }
+        }
+    }
+    let aborted: Vec<i64> = env
+        .catalog
+        .read()
+        .txns
+        .values()
+        .rev()
+        .filter(|t| t.status == TxnStatus::Aborted)
+        .take(1000)
+        .flat_map(|t| t.sub_txns.iter().map(|(id, _)| *id))
+        .collect();
+    let Some((host, port)) = crate::cluster::agent_address(&env, backend_id) else {
+        return;
+    };
+    let Ok(mut client) = env.clients.agent(&host, port) else {
+        return;
+    };
+    for txn_id in aborted {
+        if let Err(e) = client
+            .clear_transaction(ClearTransactionRequest { txn_id })
+            .await
+        {
+            warn!(txn_id, backend_id, error = %e, "clearing an aborted txn failed");
+            return;
+        }
+    }
+}
+
 /// Aborts transactions past their timeout and stream loads whose coordinating BE died.
 pub async fn run_txn_checker(env: Arc<Env>) {
     loop {
@@ -355,11 +401,19 @@ pub async fn run_txn_checker(env: Arc<Env>) {
             .filter(|t| matches!(t.status, TxnStatus::Prepare | TxnStatus::Precommitted))
             .filter_map(|t| {
                 if now > t.prepare_time_ms + t.timeout_ms {
-                    return Some((t.txn_id, format!("timeout by txn manager ({} ms)", t.timeout_ms)));
+                    return Some((
+                        t.txn_id,
+                        format!("timeout by txn manager ({} ms)", t.timeout_ms),
+                    ));
                 }
                 let dead = t.status == TxnStatus::Prepare
                     && t.coordinator_backend.is_some_and(|b| !alive.contains(&b));
-                dead.then(|| (t.txn_id, format!("coordinate BE is down: {}", t.coordinator)))
+                dead.then(|| {
+                    (
+                        t.txn_id,
+                        format!("coordinate BE is down: {}", t.coordinator),
+                    )
+                })
             })
             .collect();
         for (txn_id, reason) in doomed {
