@@ -29,7 +29,7 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
     let engine = Arc::new(storage::StorageEngine::open(
         &config.storage_root_path,
         options,
-        config.write_buffer_rows,
+        (config.write_buffer_rows, config.write_buffer_size),
         config.pending_data_expire_time_sec,
     )?);
     let backend = Arc::new(service::Backend {

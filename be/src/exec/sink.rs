@@ -125,7 +125,7 @@ impl ExecutionPlan for TabletSinkExec {
                     )?)
                 }
                 Err(e) => {
-                    writer.discard();
+                    writer.discard().await;
                     Err(e)
                 }
             }
@@ -142,8 +142,14 @@ impl ExecutionPlan for TabletSinkExec {
 struct TabletBuffer {
     batches: Vec<RecordBatch>,
     rows: usize,
+    bytes: usize,
     segments: Vec<SegmentMeta>,
+    /// Number of the next segment file (segments may still be in flight).
+    next_segment: usize,
 }
+
+/// A segment being sorted and written on a blocking thread.
+type FlushTask = tokio::task::JoinHandle<Result<(i64, SegmentMeta)>>;
 
 pub(crate) struct TabletsWriter {
     engine: Arc<StorageEngine>,
@@ -154,6 +160,10 @@ pub(crate) struct TabletsWriter {
     rowset_ids: HashMap<i64, String>,
     rows: u64,
     round_robin: usize,
+    /// Bytes buffered across tablets.
+    buffered_bytes: usize,
+    /// At most one segment is written in the background while rows keep arriving.
+    in_flight: Option<FlushTask>,
 }
 
 impl TabletsWriter {
@@ -184,6 +194,8 @@ impl TabletsWriter {
             rowset_ids: HashMap::new(),
             rows: 0,
             round_robin: 0,
+            buffered_bytes: 0,
+            in_flight: None,
         })
     }
 
@@ -282,17 +294,36 @@ impl TabletsWriter {
                 RecordBatch::try_new(Arc::clone(&self.schema), cols)?
             };
             let tablet_id = self.tablet_ids[bucket];
+            let bytes = part.get_array_memory_size();
             let buf = self.buffers.entry(tablet_id).or_default();
             buf.rows += part.num_rows();
+            buf.bytes += bytes;
             buf.batches.push(part);
+            self.buffered_bytes += bytes;
             if buf.rows >= self.engine.write_buffer_rows {
                 self.flush(tablet_id).await?;
+            }
+        }
+        // Bounded memory: past the byte budget, write out the largest buffer early.
+        while self.buffered_bytes > self.engine.write_buffer_bytes {
+            let largest = self
+                .buffers
+                .iter()
+                .max_by_key(|(_, b)| b.bytes)
+                .map(|(id, _)| *id);
+            match largest {
+                Some(id) if self.buffers.get(&id).is_some_and(|b| b.rows > 0) => {
+                    self.flush(id).await?
+                }
+                _ => break,
             }
         }
         Ok(())
     }
 
-    /// Sorts a tablet's buffered rows and writes them as one segment file.
+    /// Starts sorting a tablet's buffered rows and writing them as one segment file on a
+    /// blocking thread, after the previous such write finished (one in flight: the caller
+    /// keeps converting rows meanwhile, and memory stays bounded).
     async fn flush(&mut self, tablet_id: i64) -> Result<()> {
         let Some(buf) = self.buffers.get_mut(&tablet_id) else {
             return Ok(());
@@ -302,7 +333,10 @@ impl TabletsWriter {
         }
         let batches = std::mem::take(&mut buf.batches);
         buf.rows = 0;
-        let seg_no = buf.segments.len();
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(buf.bytes);
+        buf.bytes = 0;
+        let seg_no = buf.next_segment;
+        buf.next_segment += 1;
         let rowset_id = self
             .rowset_ids
             .entry(tablet_id)
@@ -314,21 +348,36 @@ impl TabletsWriter {
         let schema = Arc::clone(&self.schema);
         let keys = self.spec.key_columns.clone();
         let options = self.engine.segment_options.clone();
-        let (num_rows, size) = tokio::task::spawn_blocking(move || -> Result<(u64, u64)> {
+        self.wait_flush().await?;
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
             let sorted = segment::sort_by_keys(&schema, &batches, &keys)?;
+            drop(batches);
             let size = segment::write_segment(&path, &sorted, &options)?;
-            Ok((sorted.num_rows() as u64, size))
-        })
-        .await
-        .map_err(|e| DataFusionError::Execution(format!("segment writer failed: {e}")))??;
-        debug!(tablet_id, file, num_rows, size, "segment written");
+            let num_rows = sorted.num_rows() as u64;
+            debug!(tablet_id, file, num_rows, size, "segment written");
+            Ok((
+                tablet_id,
+                SegmentMeta {
+                    file,
+                    num_rows,
+                    size,
+                },
+            ))
+        }));
+        Ok(())
+    }
+
+    /// Waits for the segment write in flight, if any, and records its segment.
+    async fn wait_flush(&mut self) -> Result<()> {
+        let Some(task) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let (tablet_id, segment) = task
+            .await
+            .map_err(|e| DataFusionError::Execution(format!("segment writer failed: {e}")))??;
         if let Some(buf) = self.buffers.get_mut(&tablet_id) {
-            buf.segments.push(SegmentMeta {
-                file,
-                num_rows,
-                size,
-            });
+            buf.segments.push(segment);
         }
         Ok(())
     }
@@ -339,6 +388,7 @@ impl TabletsWriter {
         for id in &ids {
             self.flush(*id).await?;
         }
+        self.wait_flush().await?;
         let rowsets = self.rowsets();
         for dir in rowsets.iter().map(|r| self.engine.tablet_dir(r.tablet_id)) {
             // Make the new files' directory entries durable before recording them.
@@ -371,8 +421,20 @@ impl TabletsWriter {
             .collect()
     }
 
-    /// Removes the files written so far (the load failed).
-    pub(crate) fn discard(&self) {
+    /// Removes the files written so far (the load failed), once a write in flight ended.
+    pub(crate) async fn discard(&mut self) {
+        if let Some(task) = self.in_flight.take() {
+            match task.await {
+                Ok(Ok((tablet_id, segment))) => {
+                    if let Some(buf) = self.buffers.get_mut(&tablet_id) {
+                        buf.segments.push(segment);
+                    }
+                }
+                // A failed write may leave a partial file: the orphan sweep at start
+                // removes files no rowset references.
+                Ok(Err(_)) | Err(_) => {}
+            }
+        }
         for r in self.rowsets() {
             remove_segment_files(&self.engine.tablet_dir(r.tablet_id), &r);
         }

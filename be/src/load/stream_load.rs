@@ -477,7 +477,7 @@ impl LoadJob {
             }
         };
         if result.is_err() {
-            writer.discard();
+            writer.discard().await;
         }
         result
     }

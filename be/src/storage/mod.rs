@@ -44,6 +44,8 @@ pub struct StorageEngine {
     publish_lock: Mutex<()>,
     pub segment_options: SegmentOptions,
     pub write_buffer_rows: usize,
+    /// Bytes one load may buffer across its tablets before the largest buffer is flushed.
+    pub write_buffer_bytes: usize,
 }
 
 impl std::fmt::Debug for StorageEngine {
@@ -60,7 +62,7 @@ impl StorageEngine {
     pub fn open(
         root: &Path,
         segment_options: SegmentOptions,
-        write_buffer_rows: usize,
+        (write_buffer_rows, write_buffer_bytes): (usize, usize),
         pending_expire_sec: u64,
     ) -> Result<Self> {
         std::fs::create_dir_all(root.join("data"))?;
@@ -76,6 +78,7 @@ impl StorageEngine {
             publish_lock: Mutex::new(()),
             segment_options,
             write_buffer_rows: write_buffer_rows.max(1),
+            write_buffer_bytes: write_buffer_bytes.max(1 << 20),
         };
         engine.load()?;
         engine.expire_pending(pending_expire_sec)?;

@@ -460,3 +460,93 @@ impl From<&doris_proto::LoadStats> for LoadStats {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doris_common::config::ConfFile;
+
+    fn env(dir: &std::path::Path, keep_secs: u64) -> Arc<Env> {
+        let text = format!(
+            "meta_dir = {}\nlabel_keep_max_second = {keep_secs}\n",
+            dir.join("meta").display()
+        );
+        let conf = ConfFile::parse(&text, &dir.join("fe.conf")).expect("conf");
+        Env::open(crate::config::FeConfig::from_conf(&conf).expect("config")).expect("env")
+    }
+
+    fn request(label: &str) -> BeginRequest {
+        BeginRequest {
+            db_id: 1,
+            table_id: 2,
+            label: Some(label.into()),
+            kind: LoadKind::StreamLoad,
+            coordinator: "BE: 127.0.0.1".into(),
+            coordinator_backend: Some(3),
+            user: "root".into(),
+            client_ip: String::new(),
+            two_phase_commit: false,
+            timeout_ms: 60_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn labels_are_held_until_abort_or_expiry() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let env = env(dir.path(), 3600);
+        let first = begin(&env, request("l1")).expect("begin");
+        let err = begin(&env, request("l1")).expect_err("running label");
+        assert!(
+            matches!(&err, FeError::LabelAlreadyExists { status, txn_id, .. }
+                if status == "RUNNING" && *txn_id == first.txn_id),
+            "{err:?}"
+        );
+        // No backends: abort only journals (the clear is best effort).
+        abort(&env, first.txn_id, "test", LoadStats::default())
+            .await
+            .expect("abort");
+        abort(&env, first.txn_id, "again", LoadStats::default())
+            .await
+            .expect("aborting twice is a no-op");
+        let second = begin(&env, request("l1")).expect("label free after abort");
+        assert!(second.txn_id > first.txn_id);
+        assert!(begin(&env, request("bad label!")).is_err());
+
+        // A finished txn keeps its label; with label_keep_max_second = 0 it expires.
+        env.log_and_apply(JournalEntry::VisibleTxn {
+            txn_id: second.txn_id,
+            time_ms: now_ms() - 10,
+        })
+        .expect("visible");
+        let err = begin(&env, request("l1")).expect_err("finished label");
+        assert!(matches!(&err, FeError::LabelAlreadyExists { status, .. } if status == "FINISHED"));
+        drop(env);
+        let env = super::tests::env(dir.path(), 0);
+        let third = begin(&env, request("l1")).expect("expired label is free");
+        assert!(third.txn_id > second.txn_id);
+        let kept: Vec<i64> = env.catalog.read().txns.keys().copied().collect();
+        assert_eq!(kept, [third.txn_id], "finished txns past the keep time are forgotten");
+    }
+
+    #[tokio::test]
+    async fn precommit_then_commit_states() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let env = env(dir.path(), 3600);
+        let mut req = request("tpc");
+        req.two_phase_commit = true;
+        let t = begin(&env, req).expect("begin");
+        precommit(&env, t.txn_id, LoadStats::default()).expect("precommit");
+        assert!(precommit(&env, t.txn_id, LoadStats::default()).is_err());
+        assert_eq!(env.catalog.read().txns[&t.txn_id].status, TxnStatus::Precommitted);
+        // The table does not exist (no catalog objects here): commit has nothing to
+        // publish and makes the txn visible.
+        let status = commit(&env, t.txn_id, LoadStats::default(), None)
+            .await
+            .expect("commit");
+        assert_eq!(status, TxnStatus::Visible);
+        let err = abort(&env, t.txn_id, "late", LoadStats::default())
+            .await
+            .expect_err("cannot abort a visible txn");
+        assert!(err.to_string().contains("already visible"), "{err}");
+    }
+}
