@@ -44,11 +44,13 @@ def mysql(args, sql):
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
 
-def be_pid():
-    out = subprocess.run(["pgrep", "-x", "doris-be"], capture_output=True, text=True).stdout.split()
-    if len(out) != 1:
-        raise SystemExit(f"expected one doris-be process, found {out}")
-    return int(out[0])
+def be_pid(args):
+    """The BE of the cluster under test: bin/start-cluster.sh records its pid."""
+    if args.be_pid:
+        return args.be_pid
+    path = os.path.join(os.path.dirname(__file__), "..", "output", "be", "be.pid")
+    with open(path) as f:
+        return int(f.read().strip())
 
 
 def status_kb(pid, key):
@@ -80,6 +82,7 @@ def main():
     p.add_argument("--port", type=int, default=9030)
     p.add_argument("--http-port", type=int, default=8030)
     p.add_argument("--buckets", type=int, default=8)
+    p.add_argument("--be-pid", type=int, default=0, help="default: output/be/be.pid")
     args = p.parse_args()
     size = os.path.getsize(args.file)
     mb = size / 1e6
@@ -89,7 +92,7 @@ def main():
     cols = ", ".join(f"{n} {t} NOT NULL" for n, t, _ in COLUMNS)
     mysql(args, f"CREATE TABLE bench.lineitem ({cols}) DUPLICATE KEY(l_orderkey) "
                 f"DISTRIBUTED BY HASH(l_orderkey) BUCKETS {args.buckets}")
-    pid = be_pid()
+    pid = be_pid(args)
     rss_before = status_kb(pid, "VmRSS")
     sampler = RssSampler(pid)
     sampler.start()

@@ -49,7 +49,7 @@ impl BeConfig {
             sys_log_level: conf.get_or("sys_log_level", "info".to_string())?,
             pending_data_expire_time_sec: conf.get_or("pending_data_expire_time_sec", 1800)?,
             write_buffer_rows: conf.get_or("write_buffer_rows", 1_000_000)?,
-            write_buffer_size: conf.get_or("write_buffer_size", 256 << 20)?,
+            write_buffer_size: conf.get_or("write_buffer_size", 128 << 20)?,
             segment_compression: conf.get_or("segment_compression", "lz4".to_string())?,
         })
     }

@@ -79,9 +79,15 @@ mod tests {
     #[test]
     fn basic_auth_decodes_user_and_password() {
         let mut h = HeaderMap::new();
-        h.insert("authorization", "Basic cm9vdDpzZWNyZXQ=".parse().expect("header value"));
+        h.insert(
+            "authorization",
+            "Basic cm9vdDpzZWNyZXQ=".parse().expect("header value"),
+        );
         assert_eq!(basic_auth(&h), Some(("root".into(), "secret".into())));
-        h.insert("authorization", "Basic cm9vdDo=".parse().expect("header value"));
+        h.insert(
+            "authorization",
+            "Basic cm9vdDo=".parse().expect("header value"),
+        );
         assert_eq!(basic_auth(&h), Some(("root".into(), String::new())));
         h.insert("authorization", "Bearer x".parse().expect("header value"));
         assert_eq!(basic_auth(&h), None);

@@ -362,6 +362,10 @@ impl LoadPlan {
             let target_type = t.column.column_type.to_arrow();
             let array = if value.data_type() == &target_type {
                 value
+            } else if let (DataType::Utf8, DataType::Decimal128(p, s)) =
+                (value.data_type(), &target_type)
+            {
+                Arc::new(parse_decimals(value.as_string::<i32>(), *p, *s))
             } else {
                 let options = CastOptions {
                     safe: true,
@@ -418,6 +422,62 @@ impl LoadPlan {
             unselected,
         })
     }
+}
+
+/// Text to DECIMAL(p, s) (arrow's parser allocates per value; loads parse millions):
+/// `[+-]digits[.digits]`, surrounding spaces allowed, rounded half away from zero to
+/// `s` digits; anything else, or more than `p` digits, is NULL.
+fn parse_decimals(
+    text: &StringArray,
+    precision: u8,
+    scale: i8,
+) -> datafusion::arrow::array::Decimal128Array {
+    let scale = scale.max(0) as u32;
+    let limit = 10i128.pow(u32::from(precision.min(38)));
+    let parse = |v: &str| -> Option<i128> {
+        let v = v.trim().as_bytes();
+        let (negative, digits) = match v.first()? {
+            b'-' => (true, &v[1..]),
+            b'+' => (false, &v[1..]),
+            _ => (false, v),
+        };
+        let (int, frac) = match digits.iter().position(|&b| b == b'.') {
+            Some(i) => (&digits[..i], &digits[i + 1..]),
+            None => (digits, &digits[digits.len()..]),
+        };
+        if int.is_empty() && frac.is_empty() {
+            return None;
+        }
+        let mut value: i128 = 0;
+        for &b in int {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+        }
+        for i in 0..scale as usize {
+            let d = match frac.get(i) {
+                Some(b) if b.is_ascii_digit() => i128::from(b - b'0'),
+                Some(_) => return None,
+                None => 0,
+            };
+            value = value.checked_mul(10)?.checked_add(d)?;
+        }
+        let rest = frac.get(scale as usize..).unwrap_or_default();
+        if !rest.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        if rest.first().is_some_and(|&d| d >= b'5') {
+            value = value.checked_add(1)?;
+        }
+        if value >= limit {
+            return None;
+        }
+        Some(if negative { -value } else { value })
+    };
+    let values: datafusion::arrow::array::Decimal128Array =
+        text.iter().map(|v| v.and_then(parse)).collect();
+    values.with_data_type(DataType::Decimal128(precision, scale as i8))
 }
 
 /// A row's source fields joined by the separator (`\N` for NULL), for the error log.
@@ -576,6 +636,36 @@ mod tests {
         assert_eq!((k1.value(0), v.value(0), d.value(0)), (2, 40, 7));
         assert_eq!((k1.value(1), v.is_null(1)), (3, true));
         assert!(out.batch.column(3).is_null(0));
+    }
+
+    #[test]
+    fn decimals_parse_round_and_overflow() {
+        let text = StringArray::from(vec![
+            Some("12.345"),
+            Some("-0.005"),
+            Some(" 7 "),
+            Some("1e3"),
+            Some("99999999.995"),
+            Some("."),
+            None,
+            Some("+.5"),
+        ]);
+        let d = parse_decimals(&text, 10, 2);
+        let got: Vec<Option<i128>> = d.iter().collect();
+        assert_eq!(
+            got,
+            [
+                Some(1235),
+                Some(-1),
+                Some(700),
+                None,
+                None,
+                None,
+                None,
+                Some(50)
+            ]
+        );
+        assert_eq!(d.data_type(), &DataType::Decimal128(10, 2));
     }
 
     #[tokio::test]

@@ -40,7 +40,7 @@ use crate::service::Backend;
 /// Rows per converted batch.
 const BATCH_ROWS: usize = 65_536;
 /// Text bytes per converted batch (whichever limit comes first).
-const BATCH_BYTES: usize = 32 << 20;
+const BATCH_BYTES: usize = 8 << 20;
 /// Body chunks in flight between the HTTP reader and the parser.
 const BODY_CHANNEL: usize = 16;
 /// Converted batches in flight between the parser and the writer.

@@ -525,7 +525,11 @@ mod tests {
         let third = begin(&env, request("l1")).expect("expired label is free");
         assert!(third.txn_id > second.txn_id);
         let kept: Vec<i64> = env.catalog.read().txns.keys().copied().collect();
-        assert_eq!(kept, [third.txn_id], "finished txns past the keep time are forgotten");
+        assert_eq!(
+            kept,
+            [third.txn_id],
+            "finished txns past the keep time are forgotten"
+        );
     }
 
     #[tokio::test]
@@ -537,7 +541,10 @@ mod tests {
         let t = begin(&env, req).expect("begin");
         precommit(&env, t.txn_id, LoadStats::default()).expect("precommit");
         assert!(precommit(&env, t.txn_id, LoadStats::default()).is_err());
-        assert_eq!(env.catalog.read().txns[&t.txn_id].status, TxnStatus::Precommitted);
+        assert_eq!(
+            env.catalog.read().txns[&t.txn_id].status,
+            TxnStatus::Precommitted
+        );
         // The table does not exist (no catalog objects here): commit has nothing to
         // publish and makes the txn visible.
         let status = commit(&env, t.txn_id, LoadStats::default(), None)
