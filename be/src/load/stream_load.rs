@@ -17,6 +17,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::util::display::array_value_to_string;
 use doris_common::fragment::SinkSpec;
 use doris_common::http::{basic_auth, header, StreamLoadReply};
 use doris_proto::{
@@ -32,7 +35,7 @@ use super::convert::{Converted, LoadPlan};
 use super::error_log::ErrorLog;
 use super::format::csv::CsvDecoder;
 use super::format::json::JsonDecoder;
-use super::format::BatchBuilder;
+use super::format::{BatchBuilder, RowError};
 use super::request::{BodyFormat, Compression, LoadRequest};
 use crate::exec::sink::TabletsWriter;
 use crate::service::Backend;
@@ -229,7 +232,8 @@ impl LoadJob {
             Ok(b) => b.into_inner(),
             Err(e) => {
                 reply.status = "Fail".into();
-                reply.message = format!("[SERVICE_UNAVAILABLE]cannot reach the FE: {}", e.message());
+                reply.message =
+                    format!("[SERVICE_UNAVAILABLE]cannot reach the FE: {}", e.message());
                 return (reply, false);
             }
         };
@@ -250,13 +254,23 @@ impl LoadJob {
         let mut counts = Counts::default();
         let data = tokio::time::timeout(
             timeout,
-            self.load_data(&begin.sink_spec_json, &begin.column_defaults, txn_id, body, &mut counts, &mut reply),
+            self.load_data(
+                &begin.sink_spec_json,
+                &begin.column_defaults,
+                txn_id,
+                body,
+                &mut counts,
+                &mut reply,
+            ),
         )
         .await
         .unwrap_or_else(|_| {
             Err(LoadError::new(
                 "TIMEOUT",
-                format!("the load did not finish within its timeout of {} s", timeout.as_secs()),
+                format!(
+                    "the load did not finish within its timeout of {} s",
+                    timeout.as_secs()
+                ),
             ))
         });
         reply.number_total_rows = counts.total;
@@ -268,7 +282,12 @@ impl LoadJob {
         let error_url = counts
             .error_file
             .as_ref()
-            .map(|f| format!("http://{}/api/_load_error_log?file=__shard_0/{f}", self.host))
+            .map(|f| {
+                format!(
+                    "http://{}/api/_load_error_log?file=__shard_0/{f}",
+                    self.host
+                )
+            })
             .unwrap_or_default();
         if !error_url.is_empty() {
             reply.error_url = Some(error_url.clone());
@@ -357,10 +376,11 @@ impl LoadJob {
         reply: &mut StreamLoadReply,
     ) -> Result<(), LoadError> {
         let put_start = Instant::now();
-        let spec: SinkSpec = serde_json::from_str(spec_json)
-            .map_err(|e| LoadError::new("INTERNAL_ERROR", format!("bad write plan from the FE: {e}")))?;
+        let spec: SinkSpec = serde_json::from_str(spec_json).map_err(|e| {
+            LoadError::new("INTERNAL_ERROR", format!("bad write plan from the FE: {e}"))
+        })?;
         let backend_id = self.backend.master.read().as_ref().map(|m| m.backend_id);
-        if !backend_id.is_some_and(|id| spec.replica_backends == [id]) {
+        if backend_id.is_none_or(|id| spec.replica_backends != [id]) {
             return Err(LoadError::new(
                 "NOT_IMPLEMENTED_ERROR",
                 "not supported yet: a stream load into a table whose replicas are not all on the receiving backend (send it to the FE, which redirects to the right backend)",
@@ -383,6 +403,21 @@ impl LoadJob {
         let plan = Arc::new(plan);
         let mut writer = TabletsWriter::try_new(Arc::clone(&self.backend.engine), spec)
             .map_err(|e| LoadError::new("INTERNAL_ERROR", e.to_string()))?;
+        // The `partitions` header: rows of other partitions are filtered.
+        let allowed: Option<Vec<bool>> = (!req.partitions.is_empty()).then(|| {
+            writer
+                .partition_names()
+                .iter()
+                .map(|n| req.partitions.iter().any(|p| p.eq_ignore_ascii_case(n)))
+                .collect()
+        });
+        let separator = match &req.format {
+            BodyFormat::Csv(o) if !o.column_separator.is_empty() => {
+                String::from_utf8_lossy(&o.column_separator).into_owned()
+            }
+            BodyFormat::Csv(_) => "\t".to_string(),
+            BodyFormat::Json(_) => ",".to_string(),
+        };
         reply.stream_load_put_time_ms = put_start.elapsed().as_millis() as u64;
 
         // Body → parser thread.
@@ -407,16 +442,31 @@ impl LoadJob {
                     break;
                 }
             };
-            counts.filtered += converted.filtered.len() as u64;
+            counts.total += (converted.filtered.len()
+                + converted.unselected
+                + converted.batch.num_rows()) as u64;
+            let routed = route_rows(&writer, converted.batch, allowed.as_deref(), &separator);
+            let (batch, partitions, unrouted) = match routed {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            counts.filtered += (converted.filtered.len() + unrouted.len()) as u64;
             counts.unselected += converted.unselected as u64;
-            counts.loaded += converted.batch.num_rows() as u64;
-            counts.total += (converted.filtered.len() + converted.unselected + converted.batch.num_rows()) as u64;
-            if let Err(e) = error_log.append(&converted.filtered) {
-                warn!(txn_id, error = %e, "cannot write the load's error log");
+            counts.loaded += batch.num_rows() as u64;
+            for errors in [&converted.filtered, &unrouted] {
+                if let Err(e) = error_log.append(errors) {
+                    warn!(txn_id, error = %e, "cannot write the load's error log");
+                }
             }
             let write_start = Instant::now();
-            if let Err(e) = writer.write(converted.batch).await {
-                failure = Some(LoadError::new("INTERNAL_ERROR", format!("writing tablets: {e}")));
+            if let Err(e) = writer.write_routed(batch, &partitions).await {
+                failure = Some(LoadError::new(
+                    "INTERNAL_ERROR",
+                    format!("writing tablets: {e}"),
+                ));
                 break;
             }
             counts.write_ms += write_start.elapsed().as_millis() as u64;
@@ -427,7 +477,10 @@ impl LoadJob {
         counts.error_file = error_log.finish().unwrap_or(None);
         let parse_result = match parsed {
             Ok(r) => r,
-            Err(e) => Err(LoadError::new("INTERNAL_ERROR", format!("parser failed: {e}"))),
+            Err(e) => Err(LoadError::new(
+                "INTERNAL_ERROR",
+                format!("parser failed: {e}"),
+            )),
         };
         let result = match (failure, parse_result) {
             (Some(e), _) => Err(e),
@@ -445,9 +498,9 @@ impl LoadJob {
                     let write_start = Instant::now();
                     let finished = writer.finish().await;
                     counts.write_ms += write_start.elapsed().as_millis() as u64;
-                    finished
-                        .map(|_| ())
-                        .map_err(|e| LoadError::new("INTERNAL_ERROR", format!("writing tablets: {e}")))
+                    finished.map(|_| ()).map_err(|e| {
+                        LoadError::new("INTERNAL_ERROR", format!("writing tablets: {e}"))
+                    })
                 }
             }
         };
@@ -456,6 +509,59 @@ impl LoadJob {
         }
         result
     }
+}
+
+/// Routes a converted batch to its partitions. Rows that no partition takes, or whose
+/// partition the `partitions` header leaves out (`allowed[p]` false), become filtered rows
+/// (`no partition for this tuple`), as in Doris. Returns the rows to write, their
+/// partitions, and the filtered rows.
+fn route_rows(
+    writer: &TabletsWriter,
+    batch: RecordBatch,
+    allowed: Option<&[bool]>,
+    separator: &str,
+) -> Result<(RecordBatch, Vec<usize>, Vec<RowError>), LoadError> {
+    let routes = writer.route(&batch).map_err(|e| {
+        LoadError::new("INTERNAL_ERROR", format!("routing rows to partitions: {e}"))
+    })?;
+    let keep: Vec<bool> = routes
+        .iter()
+        .map(|r| r.is_some_and(|p| allowed.is_none_or(|a| a.get(p).copied().unwrap_or(false))))
+        .collect();
+    if keep.iter().all(|k| *k) {
+        return Ok((batch, routes.into_iter().flatten().collect(), Vec::new()));
+    }
+    let mut rejected = Vec::new();
+    for (row, _) in keep.iter().enumerate().filter(|(_, k)| !**k) {
+        let fields: Vec<String> = batch
+            .columns()
+            .iter()
+            .map(|c| {
+                if c.is_null(row) {
+                    "\\N".to_string()
+                } else {
+                    array_value_to_string(c, row).unwrap_or_default()
+                }
+            })
+            .collect();
+        rejected.push(RowError::new(
+            fields.join(separator).as_bytes(),
+            format!(
+                "no partition for this tuple ({})",
+                writer.partition_key_text(&batch, row)
+            ),
+        ));
+    }
+    let partitions = routes
+        .into_iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .filter_map(|(r, _)| r)
+        .collect();
+    let mask = BooleanArray::from(keep);
+    let kept = filter_record_batch(&batch, &mask)
+        .map_err(|e| LoadError::new("INTERNAL_ERROR", format!("filtering rows: {e}")))?;
+    Ok((kept, partitions, rejected))
 }
 
 fn split_code(text: &str) -> (&'static str, String) {
@@ -507,7 +613,10 @@ impl Read for ChannelReader {
                 None => return Ok(0),
                 Some(Ok(b)) => self.current = b,
                 Some(Err(e)) => {
-                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e))
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        e,
+                    ))
                 }
             }
         }
@@ -571,8 +680,7 @@ fn parse_body(
         }
         BodyFormat::Json(o) => (
             Decoder::Json(
-                JsonDecoder::new(o, columns)
-                    .map_err(|e| LoadError::new("INVALID_ARGUMENT", e))?,
+                JsonDecoder::new(o, columns).map_err(|e| LoadError::new("INVALID_ARGUMENT", e))?,
             ),
             ",".to_string(),
         ),
@@ -580,12 +688,10 @@ fn parse_body(
     let mut builder = BatchBuilder::new(plan.source_names().len());
     let mut buf = vec![0u8; READ_BUFFER];
     let send = |builder: &mut BatchBuilder| -> Result<(), LoadError> {
-        let converted = plan
-            .convert(builder.take(), &separator)
-            .map_err(|e| {
-                let (code, msg) = split_code(&e);
-                LoadError::new(code, msg)
-            })?;
+        let converted = plan.convert(builder.take(), &separator).map_err(|e| {
+            let (code, msg) = split_code(&e);
+            LoadError::new(code, msg)
+        })?;
         tx.blocking_send(Ok(converted))
             .map_err(|_| LoadError::new("CANCELLED", "the load was cancelled"))
     };
@@ -611,7 +717,9 @@ fn parse_body(
             }
         };
         decoder.decode(&buf[..n], &mut builder);
-        if builder.rows() + builder.error_count() >= BATCH_ROWS || builder.data_bytes() >= BATCH_BYTES {
+        if builder.rows() + builder.error_count() >= BATCH_ROWS
+            || builder.data_bytes() >= BATCH_BYTES
+        {
             send(&mut builder)?;
         }
     }
@@ -651,7 +759,9 @@ pub async fn stream_load_2pc(
     if txn_id == 0 && label.is_empty() {
         return fail(StatusCode::OK, "txn_id or label is required".into());
     }
-    let operation = header(&headers, "txn_operation").unwrap_or_default().to_string();
+    let operation = header(&headers, "txn_operation")
+        .unwrap_or_default()
+        .to_string();
     let mut fe = match backend.frontend() {
         Ok((fe, _)) => fe,
         Err(e) => return fail(StatusCode::OK, e),
@@ -667,7 +777,10 @@ pub async fn stream_load_2pc(
         })
         .await;
     match resp {
-        Err(e) => fail(StatusCode::OK, format!("cannot reach the FE: {}", e.message())),
+        Err(e) => fail(
+            StatusCode::OK,
+            format!("cannot reach the FE: {}", e.message()),
+        ),
         Ok(r) => {
             let r = r.into_inner();
             match fe_status_error(r.status) {
@@ -701,7 +814,10 @@ pub async fn load_error_log(
     };
     match tokio::fs::read(&path).await {
         Ok(bytes) => (
-            [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
             bytes,
         )
             .into_response(),
