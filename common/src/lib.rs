@@ -7,4 +7,5 @@ pub mod functions;
 pub mod http;
 pub mod ipc;
 pub mod net;
+pub mod partition;
 pub mod types;

@@ -1,8 +1,9 @@
-//! Writing a load's rows into tablets: validates rows against the table schema, hashes
-//! them to buckets, buffers per tablet, and writes sorted segments; at the end records one
-//! pending rowset per touched tablet. Entry: [`TabletSinkExec`] (built from a `SinkSpec`).
+//! Writing a load's rows into tablets: validates rows against the table schema, routes
+//! them to their partition (by range or value list) and hashes them to a bucket of it,
+//! buffers per tablet, and writes sorted segments; at the end records one pending rowset
+//! per touched tablet. Entry: [`TabletSinkExec`] (built from a `SinkSpec`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use doris_common::fragment::{count_schema, plain_properties, SinkSpec};
+use doris_common::partition::PartitionRouter;
 use doris_common::types::ColumnType;
 use futures::StreamExt;
 use tracing::debug;
@@ -155,11 +157,12 @@ pub(crate) struct TabletsWriter {
     engine: Arc<StorageEngine>,
     spec: SinkSpec,
     schema: SchemaRef,
-    tablet_ids: Vec<i64>,
+    router: PartitionRouter,
     buffers: HashMap<i64, TabletBuffer>,
     rowset_ids: HashMap<i64, String>,
     rows: u64,
-    round_robin: usize,
+    /// Per partition: the bucket the next batch goes to under random distribution.
+    round_robin: Vec<usize>,
     /// Bytes buffered across tablets.
     buffered_bytes: usize,
     /// At most one segment is written in the background while rows keep arriving.
@@ -174,29 +177,70 @@ impl TabletsWriter {
                 .map(|c| Field::new(&c.name, c.column_type.to_arrow(), c.nullable))
                 .collect::<Vec<_>>(),
         ));
-        let [partition] = spec.partitions.as_slice() else {
-            return Err(DataFusionError::NotImplemented(
-                "not supported yet: loading into more than one partition".into(),
-            ));
-        };
-        let tablet_ids = partition.tablet_ids.clone();
-        if tablet_ids.is_empty() {
-            return Err(DataFusionError::Internal(
-                "target partition has no tablets".into(),
-            ));
+        if spec.partitions.is_empty() {
+            return Err(DataFusionError::Execution(format!(
+                "table `{}` has no partitions to write into",
+                spec.table
+            )));
         }
+        if let Some(p) = spec.partitions.iter().find(|p| p.tablet_ids.is_empty()) {
+            return Err(DataFusionError::Internal(format!(
+                "partition {} has no tablets",
+                p.partition_id
+            )));
+        }
+        let types = spec
+            .partition_columns
+            .iter()
+            .map(|&i| {
+                spec.columns
+                    .get(i)
+                    .map(|c| c.column_type.clone())
+                    .ok_or_else(|| {
+                        DataFusionError::Internal(format!(
+                            "partition column {i} is not in the table"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let items: Vec<_> = spec.partitions.iter().map(|p| p.item.as_ref()).collect();
+        let router = PartitionRouter::try_new(spec.partition_columns.clone(), types, &items)
+            .map_err(DataFusionError::Internal)?;
+        let round_robin = vec![0; spec.partitions.len()];
         Ok(Self {
             engine,
             spec,
             schema,
-            tablet_ids,
+            router,
             buffers: HashMap::new(),
             rowset_ids: HashMap::new(),
             rows: 0,
-            round_robin: 0,
+            round_robin,
             buffered_bytes: 0,
             in_flight: None,
         })
+    }
+
+    /// The partition (index into the spec's partitions) of every row of `batch`, which has
+    /// the table's columns and stored types; `None` where no partition takes the row.
+    pub(crate) fn route(&self, batch: &RecordBatch) -> Result<Vec<Option<usize>>> {
+        self.router.route(batch).map_err(DataFusionError::Execution)
+    }
+
+    /// Names of the target partitions, in the spec's order (the indices [`Self::route`]
+    /// returns).
+    pub(crate) fn partition_names(&self) -> Vec<&str> {
+        self.spec
+            .partitions
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+
+    /// `k=15` for the partition columns of one row, for error messages.
+    pub(crate) fn partition_key_text(&self, batch: &RecordBatch, row: usize) -> String {
+        let names: Vec<String> = self.spec.columns.iter().map(|c| c.name.clone()).collect();
+        self.router.row_text(batch, row, &names)
     }
 
     /// Checks nullability and string lengths, and casts columns to the stored types.
@@ -249,12 +293,10 @@ impl TabletsWriter {
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
 
-    /// Bucket of every row: hash of the distribution columns modulo the bucket count.
-    fn buckets(&mut self, batch: &RecordBatch) -> Result<Vec<usize>> {
-        let n = self.tablet_ids.len();
+    /// Hash of the distribution columns of every row; `None` under random distribution.
+    fn hashes(&self, batch: &RecordBatch) -> Result<Option<Vec<u64>>> {
         if self.spec.distribution_columns.is_empty() {
-            self.round_robin = (self.round_robin + 1) % n;
-            return Ok(vec![self.round_robin; batch.num_rows()]);
+            return Ok(None);
         }
         let arrays: Vec<ArrayRef> = self
             .spec
@@ -264,24 +306,84 @@ impl TabletsWriter {
             .collect();
         let mut hashes = vec![0u64; batch.num_rows()];
         create_hashes(&arrays, &BUCKET_HASH_STATE, &mut hashes)?;
-        Ok(hashes.iter().map(|h| (*h % n as u64) as usize).collect())
+        Ok(Some(hashes))
     }
 
+    /// Writes rows that must all have a partition: an INSERT fails on a row without one
+    /// (Doris's strict insert), leaving nothing of the statement visible.
     pub(crate) async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         let batch = self.conform(batch)?;
-        self.rows += batch.num_rows() as u64;
-        let buckets = self.buckets(&batch)?;
-        let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); self.tablet_ids.len()];
-        for (row, b) in buckets.iter().enumerate() {
-            rows_of[*b].push(row as u32);
-        }
-        for (bucket, rows) in rows_of.into_iter().enumerate() {
-            if rows.is_empty() {
-                continue;
+        let routes = self.route(&batch)?;
+        let mut partitions = Vec::with_capacity(routes.len());
+        for (row, r) in routes.into_iter().enumerate() {
+            match r {
+                Some(p) => partitions.push(p),
+                None => {
+                    return Err(DataFusionError::Execution(format!(
+                        "Insert has filtered data in strict mode: no partition for this tuple ({}) in table `{}`",
+                        self.partition_key_text(&batch, row),
+                        self.spec.table
+                    )))
+                }
             }
+        }
+        self.write_routed(batch, &partitions).await
+    }
+
+    /// Writes rows whose partitions are already known (`partitions[row]`, from
+    /// [`Self::route`] on the same batch), each hashed to a bucket of its partition.
+    pub(crate) async fn write_routed(
+        &mut self,
+        batch: RecordBatch,
+        partitions: &[usize],
+    ) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if partitions.len() != batch.num_rows() {
+            return Err(DataFusionError::Internal(format!(
+                "{} partition indices for {} rows",
+                partitions.len(),
+                batch.num_rows()
+            )));
+        }
+        let batch = self.conform(batch)?;
+        let hashes = self.hashes(&batch)?;
+        let n_partitions = self.spec.partitions.len();
+        if hashes.is_none() {
+            // Random distribution: each batch goes to the next bucket of each partition.
+            let mut touched = vec![false; n_partitions];
+            for &p in partitions {
+                if let Some(t) = touched.get_mut(p) {
+                    *t = true;
+                }
+            }
+            for (p, t) in touched.into_iter().enumerate() {
+                if t {
+                    let n = self.spec.partitions[p].tablet_ids.len();
+                    self.round_robin[p] = (self.round_robin[p] + 1) % n;
+                }
+            }
+        }
+        let mut rows_of: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for (row, &p) in partitions.iter().enumerate() {
+            let tablets = &self
+                .spec
+                .partitions
+                .get(p)
+                .ok_or_else(|| DataFusionError::Internal(format!("no partition #{p}")))?
+                .tablet_ids;
+            let bucket = match &hashes {
+                Some(h) => (h[row] % tablets.len() as u64) as usize,
+                None => self.round_robin[p],
+            };
+            rows_of.entry(tablets[bucket]).or_default().push(row as u32);
+        }
+        self.rows += batch.num_rows() as u64;
+        for (tablet_id, rows) in rows_of {
             let part = if rows.len() == batch.num_rows() {
                 batch.clone()
             } else {
@@ -293,7 +395,6 @@ impl TabletsWriter {
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 RecordBatch::try_new(Arc::clone(&self.schema), cols)?
             };
-            let tablet_id = self.tablet_ids[bucket];
             let bytes = part.get_array_memory_size();
             let buf = self.buffers.entry(tablet_id).or_default();
             buf.rows += part.num_rows();

@@ -17,6 +17,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::util::display::array_value_to_string;
 use doris_common::fragment::SinkSpec;
 use doris_common::http::{basic_auth, header, StreamLoadReply};
 use doris_proto::{
@@ -32,7 +35,7 @@ use super::convert::{Converted, LoadPlan};
 use super::error_log::ErrorLog;
 use super::format::csv::CsvDecoder;
 use super::format::json::JsonDecoder;
-use super::format::BatchBuilder;
+use super::format::{BatchBuilder, RowError};
 use super::request::{BodyFormat, Compression, LoadRequest};
 use crate::exec::sink::TabletsWriter;
 use crate::service::Backend;
@@ -400,6 +403,21 @@ impl LoadJob {
         let plan = Arc::new(plan);
         let mut writer = TabletsWriter::try_new(Arc::clone(&self.backend.engine), spec)
             .map_err(|e| LoadError::new("INTERNAL_ERROR", e.to_string()))?;
+        // The `partitions` header: rows of other partitions are filtered.
+        let allowed: Option<Vec<bool>> = (!req.partitions.is_empty()).then(|| {
+            writer
+                .partition_names()
+                .iter()
+                .map(|n| req.partitions.iter().any(|p| p.eq_ignore_ascii_case(n)))
+                .collect()
+        });
+        let separator = match &req.format {
+            BodyFormat::Csv(o) if !o.column_separator.is_empty() => {
+                String::from_utf8_lossy(&o.column_separator).into_owned()
+            }
+            BodyFormat::Csv(_) => "\t".to_string(),
+            BodyFormat::Json(_) => ",".to_string(),
+        };
         reply.stream_load_put_time_ms = put_start.elapsed().as_millis() as u64;
 
         // Body → parser thread.
@@ -424,17 +442,27 @@ impl LoadJob {
                     break;
                 }
             };
-            counts.filtered += converted.filtered.len() as u64;
-            counts.unselected += converted.unselected as u64;
-            counts.loaded += converted.batch.num_rows() as u64;
             counts.total += (converted.filtered.len()
                 + converted.unselected
                 + converted.batch.num_rows()) as u64;
-            if let Err(e) = error_log.append(&converted.filtered) {
-                warn!(txn_id, error = %e, "cannot write the load's error log");
+            let routed = route_rows(&writer, converted.batch, allowed.as_deref(), &separator);
+            let (batch, partitions, unrouted) = match routed {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            counts.filtered += (converted.filtered.len() + unrouted.len()) as u64;
+            counts.unselected += converted.unselected as u64;
+            counts.loaded += batch.num_rows() as u64;
+            for errors in [&converted.filtered, &unrouted] {
+                if let Err(e) = error_log.append(errors) {
+                    warn!(txn_id, error = %e, "cannot write the load's error log");
+                }
             }
             let write_start = Instant::now();
-            if let Err(e) = writer.write(converted.batch).await {
+            if let Err(e) = writer.write_routed(batch, &partitions).await {
                 failure = Some(LoadError::new(
                     "INTERNAL_ERROR",
                     format!("writing tablets: {e}"),
@@ -481,6 +509,59 @@ impl LoadJob {
         }
         result
     }
+}
+
+/// Routes a converted batch to its partitions. Rows that no partition takes, or whose
+/// partition the `partitions` header leaves out (`allowed[p]` false), become filtered rows
+/// (`no partition for this tuple`), as in Doris. Returns the rows to write, their
+/// partitions, and the filtered rows.
+fn route_rows(
+    writer: &TabletsWriter,
+    batch: RecordBatch,
+    allowed: Option<&[bool]>,
+    separator: &str,
+) -> Result<(RecordBatch, Vec<usize>, Vec<RowError>), LoadError> {
+    let routes = writer.route(&batch).map_err(|e| {
+        LoadError::new("INTERNAL_ERROR", format!("routing rows to partitions: {e}"))
+    })?;
+    let keep: Vec<bool> = routes
+        .iter()
+        .map(|r| r.is_some_and(|p| allowed.is_none_or(|a| a.get(p).copied().unwrap_or(false))))
+        .collect();
+    if keep.iter().all(|k| *k) {
+        return Ok((batch, routes.into_iter().flatten().collect(), Vec::new()));
+    }
+    let mut rejected = Vec::new();
+    for (row, _) in keep.iter().enumerate().filter(|(_, k)| !**k) {
+        let fields: Vec<String> = batch
+            .columns()
+            .iter()
+            .map(|c| {
+                if c.is_null(row) {
+                    "\\N".to_string()
+                } else {
+                    array_value_to_string(c, row).unwrap_or_default()
+                }
+            })
+            .collect();
+        rejected.push(RowError::new(
+            fields.join(separator).as_bytes(),
+            format!(
+                "no partition for this tuple ({})",
+                writer.partition_key_text(&batch, row)
+            ),
+        ));
+    }
+    let partitions = routes
+        .into_iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .filter_map(|(r, _)| r)
+        .collect();
+    let mask = BooleanArray::from(keep);
+    let kept = filter_record_batch(&batch, &mask)
+        .map_err(|e| LoadError::new("INTERNAL_ERROR", format!("filtering rows: {e}")))?;
+    Ok((kept, partitions, rejected))
 }
 
 fn split_code(text: &str) -> (&'static str, String) {

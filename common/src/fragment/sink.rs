@@ -15,6 +15,7 @@ use datafusion::physical_plan::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::partition::PartitionItem;
 use crate::types::ColumnType;
 
 /// A column of the target table, as the writer validates it.
@@ -25,10 +26,15 @@ pub struct SinkColumn {
     pub nullable: bool,
 }
 
-/// One target partition: its tablets in bucket order.
+/// One target partition: its name, its bounds and its tablets in bucket order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SinkPartition {
     pub partition_id: i64,
+    #[serde(default)]
+    pub name: String,
+    /// Its range or value list; `None` for the one partition of an unpartitioned table.
+    #[serde(default)]
+    pub item: Option<PartitionItem>,
     pub tablet_ids: Vec<i64>,
 }
 
@@ -44,6 +50,9 @@ pub struct SinkSpec {
     pub key_columns: Vec<usize>,
     /// Hash-distribution columns; empty means random distribution.
     pub distribution_columns: Vec<usize>,
+    /// Partition columns (indices into `columns`); empty for an unpartitioned table.
+    #[serde(default)]
+    pub partition_columns: Vec<usize>,
     pub partitions: Vec<SinkPartition>,
     /// Backends holding a replica of every target tablet.
     pub replica_backends: Vec<i64>,
@@ -86,8 +95,12 @@ impl DisplayAs for OlapTableSinkExec {
             .sum();
         write!(
             f,
-            "OlapTableSink: TABLE: {}.{}, txn_id={}, tablets={}",
-            self.spec.db, self.spec.table, self.spec.txn_id, tablets
+            "OlapTableSink: TABLE: {}.{}, txn_id={}, partitions={}, tablets={}",
+            self.spec.db,
+            self.spec.table,
+            self.spec.txn_id,
+            self.spec.partitions.len(),
+            tablets
         )
     }
 }

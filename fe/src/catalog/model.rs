@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+pub use doris_common::partition::{PartitionItem, PartitionKind, PartitionValue};
 use doris_common::types::ColumnType;
 pub use doris_common::types::KeysType;
 use serde::{Deserialize, Serialize};
@@ -95,6 +96,16 @@ pub struct Partition {
     pub next_version: i64,
     /// Tablets in bucket order.
     pub tablets: Vec<Tablet>,
+    /// Its range or value list; `None` for the one partition of an unpartitioned table.
+    #[serde(default)]
+    pub item: Option<PartitionItem>,
+}
+
+/// `PARTITION BY RANGE|LIST (columns)` of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partitioning {
+    pub kind: PartitionKind,
+    pub columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,6 +116,9 @@ pub struct Table {
     pub keys_type: KeysType,
     pub key_columns: Vec<String>,
     pub distribution: Distribution,
+    /// `None`: unpartitioned (one partition named after the table).
+    #[serde(default)]
+    pub partitioning: Option<Partitioning>,
     pub partitions: Vec<Partition>,
     pub properties: BTreeMap<String, String>,
     pub comment: String,
@@ -127,6 +141,33 @@ impl Table {
 
     pub fn tablet_count(&self) -> usize {
         self.partitions.iter().map(|p| p.tablets.len()).sum()
+    }
+
+    /// The partition columns' types (empty for an unpartitioned table).
+    pub fn partition_column_types(&self) -> Vec<ColumnType> {
+        self.partitioning
+            .iter()
+            .flat_map(|p| p.columns.iter())
+            .filter_map(|c| self.column(c).map(|c| c.column_type.clone()))
+            .collect()
+    }
+
+    /// Partitions in key order (ranges by lower bound, lists by their values), as SHOW
+    /// PARTITIONS and SHOW CREATE TABLE list them.
+    pub fn partitions_in_key_order(&self) -> Vec<&Partition> {
+        let mut parts: Vec<&Partition> = self.partitions.iter().collect();
+        parts.sort_by(|a, b| match (&a.item, &b.item) {
+            (
+                Some(PartitionItem::Range { lower: la, .. }),
+                Some(PartitionItem::Range { lower: lb, .. }),
+            ) => la.cmp(lb),
+            (
+                Some(PartitionItem::List { values: va }),
+                Some(PartitionItem::List { values: vb }),
+            ) => va.cmp(vb),
+            _ => a.id.cmp(&b.id),
+        });
+        parts
     }
 
     pub fn replication_num(&self) -> usize {

@@ -270,6 +270,12 @@ pub fn sink_spec(db: &str, t: &Table, txn_id: i64) -> SinkSpec {
         }
         Distribution::Random { .. } => Vec::new(),
     };
+    let partition_columns = t
+        .partitioning
+        .iter()
+        .flat_map(|p| p.columns.iter())
+        .filter_map(|c| t.column_index(c))
+        .collect();
     SinkSpec {
         txn_id,
         db: db.to_string(),
@@ -286,11 +292,14 @@ pub fn sink_spec(db: &str, t: &Table, txn_id: i64) -> SinkSpec {
             .collect(),
         key_columns,
         distribution_columns,
+        partition_columns,
         partitions: t
             .partitions
             .iter()
             .map(|p| SinkPartition {
                 partition_id: p.id,
+                name: p.name.clone(),
+                item: p.item.clone(),
                 tablet_ids: p.tablets.iter().map(|x| x.id).collect(),
             })
             .collect(),
@@ -336,17 +345,22 @@ impl TableProvider for OlapTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let filters: Vec<Expr> = filters
+            .iter()
+            .cloned()
+            .map(unqualify)
+            .collect::<Result<_>>()?;
         let predicate = match conjunction(filters.iter().cloned()) {
             Some(e) => {
                 let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
-                Some(state.create_physical_expr(unqualify(e)?, &df_schema)?)
+                Some(state.create_physical_expr(e, &df_schema)?)
             }
             None => None,
         };
-        let tablets: Vec<TabletRead> = self
-            .table
-            .partitions
+        let selected = super::prune::select_partitions(&self.table, &filters);
+        let tablets: Vec<TabletRead> = selected
             .iter()
+            .filter_map(|&i| self.table.partitions.get(i))
             .flat_map(|p| {
                 p.tablets.iter().map(|t| TabletRead {
                     tablet_id: t.id,
@@ -360,7 +374,7 @@ impl TableProvider for OlapTableProvider {
             table_id: self.table.id,
             total_tablets: self.table.tablet_count(),
             tablets,
-            selected_partitions: self.table.partitions.len(),
+            selected_partitions: selected.len(),
             total_partitions: self.table.partitions.len(),
             projection: projection.cloned(),
             limit,

@@ -8,6 +8,7 @@ pub mod coordinator;
 pub(crate) mod information_schema;
 mod insert;
 mod names;
+mod prune;
 mod rules;
 mod views;
 
@@ -154,6 +155,43 @@ impl VisitorMut for NumbersArgs {
     }
 }
 
+/// `FROM t PARTITION (p1, p2)` and `INSERT INTO t PARTITION (p1)`: not built yet; refused
+/// so that a partition list is never silently ignored (reading every partition instead).
+struct RefusePartitionLists;
+
+impl VisitorMut for RefusePartitionLists {
+    type Break = String;
+
+    fn pre_visit_table_factor(
+        &mut self,
+        factor: &mut TableFactor,
+    ) -> std::ops::ControlFlow<Self::Break> {
+        match factor {
+            TableFactor::Table {
+                name, partitions, ..
+            } if !partitions.is_empty() => std::ops::ControlFlow::Break(format!(
+                "reading chosen partitions (`{name} PARTITION (...)`); filter on the partition column instead"
+            )),
+            _ => std::ops::ControlFlow::Continue(()),
+        }
+    }
+
+    fn pre_visit_statement(
+        &mut self,
+        statement: &mut SqlStatement,
+    ) -> std::ops::ControlFlow<Self::Break> {
+        match statement {
+            SqlStatement::Insert(insert) if insert.partitioned.is_some() => {
+                std::ops::ControlFlow::Break(
+                    "INSERT INTO t PARTITION (...); insert without the partition list (rows go to their partitions by value)"
+                        .to_string(),
+                )
+            }
+            _ => std::ops::ControlFlow::Continue(()),
+        }
+    }
+}
+
 pub(crate) fn parse_one(sql: &str) -> Result<SqlStatement> {
     Ok(parse_with_names(sql)?.0)
 }
@@ -168,6 +206,9 @@ fn parse_with_names(sql: &str) -> Result<(SqlStatement, Option<Vec<String>>)> {
     match stmts.pop_front() {
         Some(DfStatement::Statement(s)) => {
             let mut s = *s;
+            if let std::ops::ControlFlow::Break(what) = s.visit(&mut RefusePartitionLists) {
+                return Err(FeError::NotSupported(what));
+            }
             let display = names::display_names(&s, sql);
             names::prepare_select_names(&mut s, sql)?;
             doris_common::functions::rewrite_mysql_semantics(&mut s);

@@ -9,8 +9,8 @@ use doris_proto::{CreateTabletRequest, DropTabletRequest, TabletColumn, TabletSc
 use tracing::{info, warn};
 
 use crate::catalog::{
-    Backend, Column, ColumnDefault, Distribution, JournalEntry, KeysType, Partition, Replica,
-    Table, Tablet, User,
+    Backend, Column, ColumnDefault, Distribution, JournalEntry, KeysType, Partition, PartitionItem,
+    Replica, Table, Tablet, User,
 };
 use crate::cluster::agent_address;
 use crate::env::Env;
@@ -176,11 +176,6 @@ pub async fn create_table(
     if ct.like.is_some() {
         return Err(FeError::NotSupported("CREATE TABLE ... LIKE".into()));
     }
-    if ct.partition.is_some() {
-        return Err(FeError::NotSupported(
-            "PARTITION BY RANGE/LIST (partitioned tables come with the storage engine work)".into(),
-        ));
-    }
     if let Some(engine) = &ct.engine {
         if !engine.eq_ignore_ascii_case("olap") {
             return Err(FeError::NotSupported(format!("ENGINE = {engine}")));
@@ -343,6 +338,16 @@ pub async fn create_table(
             "Invalid bucket number: {buckets}"
         )));
     }
+    // Partitions: declared ones, else one named after the table.
+    let (partitioning, partition_defs) = match &ct.partition {
+        Some(desc) => {
+            let (p, defs) = super::partition::analyze(desc, &columns)?;
+            let defs: Vec<(String, Option<PartitionItem>)> =
+                defs.into_iter().map(|(n, item)| (n, Some(item))).collect();
+            (Some(p), defs)
+        }
+        None => (None, vec![(ct.name.table.clone(), None)]),
+    };
     let properties: BTreeMap<String, String> = ct.properties.iter().cloned().collect();
     let mut alive = env.alive_backends();
     if alive.len() < 3 && alive.len() < env.catalog.read().backends.len() {
@@ -363,7 +368,8 @@ pub async fn create_table(
     candidates.sort_by_key(|id| (load.get(id).copied().unwrap_or(0), *id));
     let chosen: Vec<i64> = candidates.into_iter().take(replicas).collect();
 
-    let n_ids = 3 + i64::from(buckets) * (1 + replicas as i64);
+    let per_partition = 1 + i64::from(buckets) * (1 + replicas as i64);
+    let n_ids = 2 + partition_defs.len() as i64 * per_partition;
     let mut next = env.allocate_ids(n_ids)?;
     let mut take_id = || {
         let id = next;
@@ -371,20 +377,38 @@ pub async fn create_table(
         id
     };
     let table_id = take_id();
-    let partition_id = take_id();
+    // The base index: one per table, shared by its partitions (rollups come later).
     let index_id = take_id();
-    let tablets: Vec<Tablet> = (0..buckets)
-        .map(|_| Tablet {
-            id: take_id(),
-            replicas: chosen
-                .iter()
-                .map(|b| Replica {
+    let created_ms = now_ms();
+    let partitions: Vec<Partition> = partition_defs
+        .into_iter()
+        .map(|(name, item)| {
+            let id = take_id();
+            let tablets = (0..buckets)
+                .map(|_| Tablet {
                     id: take_id(),
-                    backend_id: *b,
+                    replicas: chosen
+                        .iter()
+                        .map(|b| Replica {
+                            id: take_id(),
+                            backend_id: *b,
+                        })
+                        .collect(),
                 })
-                .collect(),
+                .collect();
+            Partition {
+                id,
+                name,
+                index_id,
+                visible_version: 1,
+                visible_version_time_ms: created_ms,
+                next_version: 2,
+                tablets,
+                item,
+            }
         })
         .collect();
+    let n_partitions = partitions.len();
     let table = Table {
         id: table_id,
         name: ct.name.table.clone(),
@@ -392,15 +416,8 @@ pub async fn create_table(
         keys_type,
         key_columns,
         distribution,
-        partitions: vec![Partition {
-            id: partition_id,
-            name: ct.name.table.clone(),
-            index_id,
-            visible_version: 1,
-            visible_version_time_ms: now_ms(),
-            next_version: 2,
-            tablets,
-        }],
+        partitioning,
+        partitions,
         properties,
         comment: ct.comment.clone().unwrap_or_default(),
         create_time_ms: now_ms(),
@@ -411,7 +428,7 @@ pub async fn create_table(
         db_id,
         table: Box::new(table),
     })?;
-    info!(db = %db_name, table = %ct.name.table, buckets, replicas, "table created");
+    info!(db = %db_name, table = %ct.name.table, partitions = n_partitions, buckets, replicas, "table created");
     Ok(QueryOutput::ok())
 }
 

@@ -3,6 +3,7 @@
 
 mod ddl;
 mod load;
+mod partition;
 mod show;
 mod variables;
 
@@ -80,6 +81,21 @@ pub async fn execute(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result
         }
         Statement::Describe { table, .. } => show::describe(env, session, &table),
         Statement::ShowCreateTable { table } => show::create_table(env, session, &table),
+        Statement::ShowPartitions {
+            table,
+            temporary,
+            name,
+            name_like,
+            limit,
+        } => show::partitions(
+            env,
+            session,
+            &table,
+            temporary,
+            name.as_deref(),
+            name_like.as_deref(),
+            limit,
+        ),
         Statement::ShowCreateDatabase { name } => show::create_database(env, &name),
         Statement::ShowBackends => show::backends(env),
         Statement::ShowFrontends => show::frontends(env),

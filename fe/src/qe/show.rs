@@ -269,6 +269,10 @@ pub fn create_table_sql(table: &Table) -> String {
     if !table.comment.is_empty() {
         out.push_str(&format!("COMMENT \"{}\"\n", quote(&table.comment)));
     }
+    if let Some(clause) = super::partition::partition_by_sql(table) {
+        out.push_str(&clause);
+        out.push('\n');
+    }
     match &table.distribution {
         Distribution::Hash {
             columns,
@@ -336,6 +340,111 @@ pub fn create_table(env: &Env, session: &Session, name: &TableName) -> Result<Qu
     QueryOutput::strings(
         &["Table", "Create Table"],
         vec![vec![s(&table.name), s(create_table_sql(&table))]],
+    )
+}
+
+/// `SHOW [TEMPORARY] PARTITIONS FROM t`: one row per partition, in key order, with Doris's
+/// columns. Data sizes are not reported to the FE yet, so `DataSize` is NULL.
+pub fn partitions(
+    env: &Env,
+    session: &Session,
+    name: &TableName,
+    temporary: bool,
+    filter_name: Option<&str>,
+    name_like: Option<&str>,
+    limit: Option<u64>,
+) -> Result<QueryOutput> {
+    let (_, table) = lookup_table(env, session, name)?;
+    let types = table.partition_column_types();
+    let partition_key = table
+        .partitioning
+        .as_ref()
+        .map(|p| p.columns.join(", "))
+        .unwrap_or_default();
+    let distribution_key = match &table.distribution {
+        Distribution::Hash { columns, .. } => columns.join(", "),
+        Distribution::Random { .. } => "RANDOM".to_string(),
+    };
+    let replicas = table.replication_num();
+    let in_memory = table
+        .properties
+        .get("in_memory")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let medium = table
+        .properties
+        .get("storage_medium")
+        .map_or_else(|| "HDD".to_string(), |m| m.to_uppercase());
+    let policy = table
+        .properties
+        .get("storage_policy")
+        .cloned()
+        .unwrap_or_default();
+    let rows: Rows = if temporary {
+        // Temporary partitions (ALTER TABLE ADD TEMPORARY PARTITION) are not built yet.
+        Vec::new()
+    } else {
+        table
+            .partitions_in_key_order()
+            .into_iter()
+            .filter(|p| filter_name.is_none_or(|n| p.name == n))
+            .filter(|p| name_like.is_none_or(|pat| like_match(pat, &p.name)))
+            .take(limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)))
+            .map(|p| {
+                vec![
+                    s(p.id),
+                    s(&p.name),
+                    s(p.visible_version),
+                    s(fmt_time(p.visible_version_time_ms)),
+                    s("NORMAL"),
+                    s(&partition_key),
+                    s(p.item
+                        .as_ref()
+                        .map(|i| i.describe(&types))
+                        .unwrap_or_default()),
+                    s(&distribution_key),
+                    s(p.tablets.len()),
+                    s(p.tablets.first().map_or(replicas, |t| t.replicas.len())),
+                    s(&medium),
+                    s("9999-12-31 23:59:59"),
+                    s(&policy),
+                    s("NULL"),
+                    None,
+                    s(in_memory),
+                    s(format!(
+                        "tag.location.default: {}",
+                        p.tablets.first().map_or(replicas, |t| t.replicas.len())
+                    )),
+                    s(true),
+                    s(true),
+                    s("NULL"),
+                ]
+            })
+            .collect()
+    };
+    QueryOutput::strings(
+        &[
+            "PartitionId",
+            "PartitionName",
+            "VisibleVersion",
+            "VisibleVersionTime",
+            "State",
+            "PartitionKey",
+            "Range",
+            "DistributionKey",
+            "Buckets",
+            "ReplicationNum",
+            "StorageMedium",
+            "CooldownTime",
+            "RemoteStoragePolicy",
+            "LastConsistencyCheckTime",
+            "DataSize",
+            "IsInMemory",
+            "ReplicaAllocation",
+            "IsMutable",
+            "SyncWithBaseTables",
+            "UnsyncTables",
+        ],
+        rows,
     )
 }
 

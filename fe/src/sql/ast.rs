@@ -59,6 +59,14 @@ pub enum Statement {
     ShowCreateTable {
         table: TableName,
     },
+    /// `SHOW [TEMPORARY] PARTITIONS FROM t [WHERE PartitionName = 'x' | LIKE 'p'] [LIMIT n]`
+    ShowPartitions {
+        table: TableName,
+        temporary: bool,
+        name: Option<String>,
+        name_like: Option<String>,
+        limit: Option<u64>,
+    },
     /// `SHOW CREATE DATABASE db`
     ShowCreateDatabase {
         name: String,
@@ -256,18 +264,29 @@ pub enum DistributionDesc {
     },
 }
 
+/// One value of a partition bound or list, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionLiteral {
+    /// A quoted string, a number or `TRUE`/`FALSE`, as text (quotes stripped).
+    Value(String),
+    /// The `MAXVALUE` keyword.
+    MaxValue,
+    /// The `NULL` keyword (a LIST partition holding NULL).
+    Null,
+}
+
 /// A partition value bound: a list of literals (multi-column), or MAXVALUE.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PartitionValues {
-    LessThan(Vec<String>),
+    LessThan(Vec<PartitionLiteral>),
     LessThanMaxValue,
     /// `[("a"), ("b"))`
     Range {
-        lower: Vec<String>,
-        upper: Vec<String>,
+        lower: Vec<PartitionLiteral>,
+        upper: Vec<PartitionLiteral>,
     },
     /// `VALUES IN ("a","b")` or `IN (("a",1),("b",2))`
-    In(Vec<Vec<String>>),
+    In(Vec<Vec<PartitionLiteral>>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -19,8 +19,8 @@ use doris_common::types::{ColumnType, MAX_DECIMAL_PRECISION};
 
 use super::ast::{
     AggKind, AlterSystem, ColumnDef, CreateTable, DefaultValue, DistributionDesc, KeysDesc,
-    KeysKind, LoadFilter, PartitionDef, PartitionDesc, PartitionKind, PartitionValues,
-    SetAssignment, SetValue, Statement, TableName, TypeDef, UserIdent, VarScope,
+    KeysKind, LoadFilter, PartitionDef, PartitionDesc, PartitionKind, PartitionLiteral,
+    PartitionValues, SetAssignment, SetValue, Statement, TableName, TypeDef, UserIdent, VarScope,
 };
 
 /// Why a statement could not be parsed; the message is meant to be shown to the client.
@@ -986,6 +986,14 @@ impl<'a> Parser<'a> {
                 }
                 Statement::ShowTransaction { db, id, label }
             }
+            "PARTITIONS" if plain => {
+                self.advance();
+                self.show_partitions(false)?
+            }
+            "TEMPORARY" if plain && self.is_kw_at(1, "PARTITIONS") => {
+                self.advance_by(2);
+                self.show_partitions(true)?
+            }
             "TABLE" if plain && self.is_kw_at(1, "STATUS") => {
                 self.advance_by(2);
                 let db = self.opt_from_db()?;
@@ -1043,6 +1051,48 @@ impl<'a> Parser<'a> {
             db,
             stream,
             filter,
+            limit,
+        })
+    }
+
+    /// After `SHOW [TEMPORARY] PARTITIONS`: `FROM [db.]t [WHERE PartitionName = 'x' |
+    /// PartitionName LIKE 'p'] [LIMIT n]`.
+    fn show_partitions(&mut self, temporary: bool) -> Result<Statement> {
+        if !(self.eat_kw("FROM") || self.eat_kw("IN")) {
+            return Err(self.expected("FROM or IN"));
+        }
+        let table = self.table_name()?;
+        let (mut name, mut name_like) = (None, None);
+        if self.eat_kw("WHERE") {
+            let column = self.string_or_word("PartitionName")?;
+            if !column.eq_ignore_ascii_case("PartitionName") {
+                return Err(ParseError::Syntax(format!(
+                    "not supported yet: SHOW PARTITIONS condition on `{column}` (only PartitionName = or LIKE)"
+                )));
+            }
+            if self.eat_kw("LIKE") {
+                name_like = Some(self.string_lit()?);
+            } else {
+                self.expect_tok(&Token::Eq, "'=' or LIKE")?;
+                name = Some(self.string_lit()?);
+            }
+        }
+        if self.peek_kw("ORDER") {
+            return Err(ParseError::Syntax(
+                "not supported yet: SHOW PARTITIONS ... ORDER BY (partitions are listed in range order)"
+                    .to_string(),
+            ));
+        }
+        let limit = if self.eat_kw("LIMIT") {
+            Some(self.u64_lit("a limit")?)
+        } else {
+            None
+        };
+        Ok(Statement::ShowPartitions {
+            table,
+            temporary,
+            name,
+            name_like,
             limit,
         })
     }
@@ -1931,7 +1981,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `( literal [, literal]* )`
-    fn value_tuple(&mut self) -> Result<Vec<String>> {
+    fn value_tuple(&mut self) -> Result<Vec<PartitionLiteral>> {
         self.expect_lparen()?;
         let mut out = vec![self.partition_literal()?];
         while self.eat_tok(&Token::Comma) {
@@ -1941,19 +1991,27 @@ impl<'a> Parser<'a> {
         Ok(out)
     }
 
-    /// A partition bound literal as text (quotes stripped).
-    fn partition_literal(&mut self) -> Result<String> {
+    /// A partition bound literal (quotes stripped from strings).
+    fn partition_literal(&mut self) -> Result<PartitionLiteral> {
         if let Some(n) = self.signed_number() {
-            return Ok(n);
+            return Ok(PartitionLiteral::Value(n));
         }
         if let Some(kw) = self.keyword_at(0) {
-            if matches!(kw.as_str(), "MAXVALUE" | "NULL" | "TRUE" | "FALSE") {
+            let lit = match kw.as_str() {
+                "MAXVALUE" => Some(PartitionLiteral::MaxValue),
+                "NULL" => Some(PartitionLiteral::Null),
+                "TRUE" | "FALSE" => Some(PartitionLiteral::Value(kw)),
+                _ => None,
+            };
+            if let Some(lit) = lit {
                 self.advance();
-                return Ok(kw);
+                return Ok(lit);
             }
         }
         match self.peek() {
-            Some(Token::SingleQuotedString(_) | Token::DoubleQuotedString(_)) => self.string_lit(),
+            Some(Token::SingleQuotedString(_) | Token::DoubleQuotedString(_)) => {
+                Ok(PartitionLiteral::Value(self.string_lit()?))
+            }
             _ => Err(self.expected("partition value")),
         }
     }
@@ -2100,6 +2158,17 @@ mod tests {
 
     fn strs(values: &[&str]) -> Vec<String> {
         values.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Partition literals; the text `MAXVALUE` stands for the keyword.
+    fn lits(values: &[&str]) -> Vec<PartitionLiteral> {
+        values
+            .iter()
+            .map(|s| match *s {
+                "MAXVALUE" => PartitionLiteral::MaxValue,
+                v => PartitionLiteral::Value(v.to_string()),
+            })
+            .collect()
     }
 
     // ----- split_statements -----
@@ -2399,6 +2468,63 @@ mod tests {
             }
         );
         assert!(err("DROP TABLE a, b").contains("expected end of statement"));
+    }
+
+    #[test]
+    fn show_partitions() {
+        let t = |db: Option<&str>| TableName {
+            db: db.map(str::to_string),
+            table: "t".into(),
+        };
+        assert_eq!(
+            parse("SHOW PARTITIONS FROM t"),
+            Statement::ShowPartitions {
+                table: t(None),
+                temporary: false,
+                name: None,
+                name_like: None,
+                limit: None
+            }
+        );
+        assert_eq!(
+            parse("show temporary partitions in d.t where PartitionName = 'p1' limit 2"),
+            Statement::ShowPartitions {
+                table: t(Some("d")),
+                temporary: true,
+                name: Some("p1".into()),
+                name_like: None,
+                limit: Some(2)
+            }
+        );
+        assert_eq!(
+            parse("SHOW PARTITIONS FROM t WHERE PartitionName LIKE 'p%'"),
+            Statement::ShowPartitions {
+                table: t(None),
+                temporary: false,
+                name: None,
+                name_like: Some("p%".into()),
+                limit: None
+            }
+        );
+        assert!(err("SHOW PARTITIONS FROM t WHERE State = 'NORMAL'").contains("not supported yet"));
+        assert!(err("SHOW PARTITIONS FROM t ORDER BY PartitionId").contains("not supported yet"));
+        assert!(err("SHOW PARTITIONS t").contains("expected FROM or IN"));
+    }
+
+    #[test]
+    fn partition_keywords_differ_from_quoted_text() {
+        let ct = create_table(
+            "CREATE TABLE t (s VARCHAR(10)) PARTITION BY LIST(s) (PARTITION p VALUES IN ('MAXVALUE', \"NULL\", NULL))",
+        );
+        let part = ct.partition.unwrap_or_else(|| panic!("no partition"));
+        assert_eq!(
+            part.partitions[0].values,
+            PartitionValues::In(vec![
+                vec![PartitionLiteral::Value("MAXVALUE".into())],
+                vec![PartitionLiteral::Value("NULL".into())],
+                vec![PartitionLiteral::Null],
+            ])
+        );
     }
 
     // ----- SHOW admin/session -----
@@ -3046,13 +3172,13 @@ mod tests {
                 partitions: vec![
                     PartitionDef {
                         name: "p1".into(),
-                        values: PartitionValues::LessThan(strs(&["10"]))
+                        values: PartitionValues::LessThan(lits(&["10"]))
                     },
                     PartitionDef {
                         name: "p2".into(),
                         values: PartitionValues::Range {
-                            lower: strs(&["10"]),
-                            upper: strs(&["20"])
+                            lower: lits(&["10"]),
+                            upper: lits(&["20"])
                         }
                     },
                     PartitionDef {
@@ -3182,11 +3308,11 @@ mod tests {
             vec![
                 PartitionDef {
                     name: "p1".into(),
-                    values: PartitionValues::In(vec![strs(&["a", "1"]), strs(&["b", "-2"])])
+                    values: PartitionValues::In(vec![lits(&["a", "1"]), lits(&["b", "-2"])])
                 },
                 PartitionDef {
                     name: "p2".into(),
-                    values: PartitionValues::In(vec![strs(&["c"])])
+                    values: PartitionValues::In(vec![lits(&["c"])])
                 },
             ]
         );
@@ -3206,7 +3332,7 @@ mod tests {
         let part = ct.partition.unwrap_or_else(|| panic!("no partition"));
         assert_eq!(
             part.partitions[0].values,
-            PartitionValues::LessThan(strs(&["1", "MAXVALUE"]))
+            PartitionValues::LessThan(lits(&["1", "MAXVALUE"]))
         );
         assert_eq!(part.partitions[1].values, PartitionValues::LessThanMaxValue);
     }
