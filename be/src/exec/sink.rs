@@ -524,16 +524,14 @@ impl TabletsWriter {
 
     /// Removes the files written so far (the load failed), once a write in flight ended.
     pub(crate) async fn discard(&mut self) {
-        if let Some(task) = self.in_flight.take() {
-            match task.await {
-                Ok(Ok((tablet_id, segment))) => {
-                    if let Some(buf) = self.buffers.get_mut(&tablet_id) {
-                        buf.segments.push(segment);
-                    }
-                }
-                // A failed write may leave a partial file: the orphan sweep at start
-                // removes files no rowset references.
-                Ok(Err(_)) | Err(_) => {}
+        // A failed write may leave a partial file: the orphan sweep at start removes files
+        // no rowset references.
+        if let Some(Ok(Ok((tablet_id, segment)))) = match self.in_flight.take() {
+            Some(task) => Some(task.await),
+            None => None,
+        } {
+            if let Some(buf) = self.buffers.get_mut(&tablet_id) {
+                buf.segments.push(segment);
             }
         }
         for r in self.rowsets() {
