@@ -521,6 +521,8 @@ mod tests {
         let err = begin(&env, request("l1")).expect_err("finished label");
         assert!(matches!(&err, FeError::LabelAlreadyExists { status, .. } if status == "FINISHED"));
         drop(env);
+        // Expiry compares milliseconds: let the abort above be strictly in the past.
+        std::thread::sleep(std::time::Duration::from_millis(5));
         let env = super::tests::env(dir.path(), 0);
         let third = begin(&env, request("l1")).expect("expired label is free");
         assert!(third.txn_id > second.txn_id);
