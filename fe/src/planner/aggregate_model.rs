@@ -19,9 +19,9 @@
 //! * SUM, MIN and MAX ignore NULL and do not depend on row order, like Doris's merge.
 //! * REPLACE must take the value of the newest row. For rows with equal keys,
 //!   `(version, segment, row)` strictly increases in load order: equal keys live in one
-//!   tablet (DDL allows hash distribution on key columns only, and refuses random
-//!   distribution for tables with REPLACE columns); a later load publishes a higher version
-//!   of that tablet's partition; the writer writes a load's segments of one tablet one after
+//!   tablet (DDL allows hash distribution and partitioning on key columns only, and refuses
+//!   random distribution for tables with REPLACE columns); a later load publishes a higher
+//!   version of that tablet's partition; the writer writes a load's segments of one tablet one after
 //!   the other, numbered in order; and a segment is sorted by key with a stable sort, so
 //!   rows with equal keys keep their arrival order inside it. `last_value(.. ORDER BY ..)`
 //!   compares these values instead of trusting arrival order, so DataFusion stays free to
@@ -140,7 +140,6 @@ pub fn merge_plan(table: &Table, raw: Arc<dyn TableProvider>) -> Result<LogicalP
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use datafusion::physical_plan::{displayable, ExecutionPlan};
@@ -153,30 +152,28 @@ mod tests {
     use doris_common::types::ColumnType;
 
     use super::super::catalog::{OlapTableProvider, PlanEnv};
-    use crate::catalog::{
-        Column, Distribution, JournalEntry, KeysType, Partition, Replica, Table, Tablet,
-    };
+    use crate::catalog::{JournalEntry, KeysType, Table};
     use crate::env::Env;
 
-    fn column(name: &str, ty: ColumnType, agg: Option<&str>) -> Column {
-        Column {
-            name: name.into(),
-            column_type: ty,
-            nullable: true,
-            is_key: agg.is_none(),
-            aggregation: agg.map(String::from),
-            default: None,
-            comment: String::new(),
-        }
-    }
-
     /// `t (k1 BIGINT, K2 BIGINT, v1 TINYINT SUM, v2 INT REPLACE, v3 INT REPLACE_IF_NOT_NULL,
-    /// v4 INT MAX, v5 VARCHAR(8) MIN) AGGREGATE KEY(k1, K2)`.
+    /// v4 INT MAX, v5 VARCHAR(8) MIN) AGGREGATE KEY(k1, K2)`, two tablets at version 3 (built
+    /// from JSON so that catalog fields added later with serde defaults need no change here).
     fn table() -> Table {
-        Table {
-            id: 10,
-            name: "t".into(),
-            columns: vec![
+        let column = |name: &str, ty: ColumnType, agg: Option<&str>| {
+            serde_json::json!({
+                "name": name, "column_type": ty, "nullable": true, "is_key": agg.is_none(),
+                "aggregation": agg, "default": null, "comment": "",
+            })
+        };
+        let tablets: Vec<serde_json::Value> = (13..15)
+            .map(
+                |id| serde_json::json!({"id": id, "replicas": [{"id": id + 100, "backend_id": 1}]}),
+            )
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "id": 10,
+            "name": "t",
+            "columns": [
                 column("k1", ColumnType::BigInt, None),
                 column("K2", ColumnType::BigInt, None),
                 column("v1", ColumnType::TinyInt, Some("SUM")),
@@ -185,35 +182,19 @@ mod tests {
                 column("v4", ColumnType::Int, Some("MAX")),
                 column("v5", ColumnType::Varchar { len: 8 }, Some("MIN")),
             ],
-            keys_type: KeysType::Aggregate,
-            key_columns: vec!["k1".into(), "K2".into()],
-            distribution: Distribution::Hash {
-                columns: vec!["k1".into()],
-                buckets: 2,
-                auto: false,
-            },
-            partitions: vec![Partition {
-                id: 11,
-                name: "t".into(),
-                index_id: 12,
-                visible_version: 3,
-                visible_version_time_ms: 0,
-                next_version: 4,
-                tablets: (13..15)
-                    .map(|id| Tablet {
-                        id,
-                        replicas: vec![Replica {
-                            id: id + 100,
-                            backend_id: 1,
-                        }],
-                    })
-                    .collect(),
+            "keys_type": KeysType::Aggregate,
+            "key_columns": ["k1", "K2"],
+            "distribution": {"Hash": {"columns": ["k1"], "buckets": 2, "auto": false}},
+            "partitions": [{
+                "id": 11, "name": "t", "index_id": 12, "visible_version": 3,
+                "visible_version_time_ms": 0, "next_version": 4, "tablets": tablets,
             }],
-            properties: BTreeMap::new(),
-            comment: String::new(),
-            create_time_ms: 0,
-            schema_version: 0,
-        }
+            "properties": {},
+            "comment": "",
+            "create_time_ms": 0,
+            "schema_version": 0,
+        }))
+        .expect("table")
     }
 
     fn context(dir: &std::path::Path) -> SessionContext {

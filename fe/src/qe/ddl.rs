@@ -209,6 +209,22 @@ fn check_aggregate_columns(columns: &[Column]) -> Result<()> {
     Ok(())
 }
 
+/// AGGREGATE KEY tables: partition columns are key columns, so rows with equal keys share a
+/// partition and its version sequence (REPLACE compares versions).
+fn check_aggregate_partitioning(columns: &[Column], partition_columns: &[String]) -> Result<()> {
+    for p in partition_columns {
+        if columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(p) && !c.is_key)
+        {
+            return Err(FeError::Analysis(
+                "The partition column could not be aggregated column".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// AGGREGATE KEY tables: rows with equal keys must land in the same tablet for REPLACE to
 /// know which is newest, so hash distribution is on key columns only and random
 /// distribution is refused when a column is REPLACE / REPLACE_IF_NOT_NULL (as in Doris).
@@ -421,6 +437,9 @@ pub async fn create_table(
     }
     if keys_type == KeysType::Aggregate {
         check_aggregate_columns(&columns)?;
+        if let Some(p) = &ct.partition {
+            check_aggregate_partitioning(&columns, &p.columns)?;
+        }
     }
     let default_buckets = env.config.autobucket_default_buckets.max(1);
     let distribution = match &ct.distribution {
@@ -725,4 +744,74 @@ pub fn set_password(
         },
     })?;
     Ok(QueryOutput::ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, aggregation: Option<Aggregation>) -> Column {
+        Column {
+            name: name.into(),
+            column_type: ColumnType::Int,
+            nullable: true,
+            is_key: aggregation.is_none(),
+            aggregation: aggregation.map(|a| a.name().to_string()),
+            default: None,
+            comment: String::new(),
+        }
+    }
+
+    #[test]
+    fn aggregate_tables_partition_and_distribute_by_keys() {
+        let columns = [
+            column("k", None),
+            column("s", Some(Aggregation::Sum)),
+            column("r", Some(Aggregation::Replace)),
+        ];
+        assert!(check_aggregate_partitioning(&columns, &["K".into()]).is_ok());
+        let err = check_aggregate_partitioning(&columns, &["s".into()]).expect_err("value");
+        assert!(
+            err.to_string().contains("could not be aggregated column"),
+            "{err}"
+        );
+
+        let hash = |c: &str| Distribution::Hash {
+            columns: vec![c.into()],
+            buckets: 1,
+            auto: false,
+        };
+        assert!(check_aggregate_distribution(&columns, &hash("k")).is_ok());
+        let err = check_aggregate_distribution(&columns, &hash("r")).expect_err("value");
+        assert!(err
+            .to_string()
+            .contains("Distribution column[r] is not key column"));
+        let random = Distribution::Random {
+            buckets: 1,
+            auto: false,
+        };
+        assert!(check_aggregate_distribution(&columns, &random).is_err());
+        assert!(check_aggregate_distribution(&columns[..2], &random).is_ok());
+    }
+
+    #[test]
+    fn aggregations_fit_their_column_types() {
+        let ok = |agg, ty| value_aggregation(agg, &ty, "c").is_ok();
+        assert!(ok(
+            AggKind::Sum,
+            ColumnType::Decimal {
+                precision: 10,
+                scale: 2
+            }
+        ));
+        assert!(ok(AggKind::Sum, ColumnType::LargeInt));
+        assert!(!ok(AggKind::Sum, ColumnType::Date));
+        assert!(!ok(AggKind::Sum, ColumnType::Boolean));
+        assert!(ok(AggKind::Max, ColumnType::Varchar { len: 3 }));
+        assert!(!ok(AggKind::Min, ColumnType::Boolean));
+        assert!(ok(AggKind::Replace, ColumnType::Boolean));
+        assert!(ok(AggKind::ReplaceIfNotNull, ColumnType::String));
+        let err = value_aggregation(AggKind::HllUnion, &ColumnType::Int, "c").expect_err("hll");
+        assert!(err.to_string().starts_with("not supported yet"), "{err}");
+    }
 }
