@@ -1,6 +1,11 @@
 //! Reading tablets: turns a [`ScanSpec`] into DataFusion's Parquet scan over the segment
 //! files visible at each tablet's version, with projection, predicate pushdown (row-group
 //! zone maps, page index, late materialization) and limit. Entry: [`TabletResolver`].
+//!
+//! For the input of an AGGREGATE KEY merge ([`ScanSpec::merge_order`]) each file also
+//! yields its rowset version and segment number as constant partition columns and each
+//! row its position in the file (Parquet's row-number virtual column), see
+//! [`doris_common::fragment::merge_order_fields`].
 
 use std::sync::Arc;
 
@@ -8,10 +13,12 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
-use datafusion::error::Result;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
-use doris_common::fragment::{ScanSpec, SinkSpec, StorageResolver};
+use datafusion::scalar::ScalarValue;
+use doris_common::fragment::{merge_order_fields, ScanSpec, SinkSpec, StorageResolver};
 
 use super::sink::TabletSinkExec;
 use crate::storage::StorageEngine;
@@ -36,11 +43,28 @@ impl StorageResolver for TabletResolver {
             let tablet = self.engine.tablet(read.tablet_id)?;
             for seg in tablet.segments_at(read.version) {
                 let path = seg.path.to_string_lossy().into_owned();
-                groups[next % partitions].push(PartitionedFile::new(path, seg.size));
+                let mut file = PartitionedFile::new(path, seg.size);
+                if spec.merge_order {
+                    file = file.with_partition_values(vec![
+                        ScalarValue::Int64(Some(seg.version)),
+                        ScalarValue::Int64(Some(seg.ordinal as i64)),
+                    ]);
+                }
+                groups[next % partitions].push(file);
                 next += 1;
             }
         }
-        let mut source = ParquetSource::new(Arc::clone(&table_schema))
+        let schema = if spec.merge_order {
+            let [version, segment, row] = <[_; 3]>::try_from(merge_order_fields())
+                .map_err(|_| DataFusionError::Internal("three merge order fields".into()))?;
+            TableSchema::builder(Arc::clone(&table_schema))
+                .with_table_partition_cols(vec![version, segment])
+                .with_virtual_columns(vec![row])
+                .build()
+        } else {
+            TableSchema::from(&table_schema)
+        };
+        let mut source = ParquetSource::new(schema)
             .with_enable_page_index(true)
             .with_pushdown_filters(true);
         if let Some(p) = predicate {
@@ -65,5 +89,186 @@ impl StorageResolver for TabletResolver {
             spec,
             input,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use datafusion::arrow::array::{Array, AsArray, Int32Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
+    use datafusion::logical_expr::Operator;
+    use datafusion::physical_plan::collect;
+    use datafusion::physical_plan::expressions::{BinaryExpr, Column, Literal};
+    use datafusion::prelude::SessionContext;
+    use doris_common::fragment::TabletRead;
+    use doris_common::types::ColumnType;
+
+    use super::*;
+    use crate::storage::segment::{sort_by_keys, write_segment};
+    use crate::storage::tablet::{ColumnMeta, KeysType, RowsetMeta, SegmentMeta, TabletMeta};
+    use crate::storage::SegmentOptions;
+
+    const TABLET: i64 = 7;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int32, false),
+            Field::new("v", DataType::Int32, false),
+        ]))
+    }
+
+    /// Publishes one rowset at `version` whose segments hold `segments` (k, v) rows each,
+    /// sorted by k as the writer does.
+    fn load(engine: &StorageEngine, txn_id: i64, version: i64, segments: &[&[(i32, i32)]]) {
+        let dir = engine.tablet_dir(TABLET);
+        let rowset_id = StorageEngine::new_rowset_id();
+        let mut metas = Vec::new();
+        for (i, rows) in segments.iter().enumerate() {
+            let batch = RecordBatch::try_new(
+                schema(),
+                vec![
+                    Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.0))),
+                    Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.1))),
+                ],
+            )
+            .expect("batch");
+            let sorted = sort_by_keys(&schema(), &[batch], &[0]).expect("sort");
+            let file = format!("{rowset_id}_{i}.dat");
+            let opts = SegmentOptions::from_name("none").expect("opts");
+            let size = write_segment(&dir.join(&file), &sorted, &opts).expect("write");
+            metas.push(SegmentMeta {
+                file,
+                num_rows: rows.len() as u64,
+                size,
+            });
+        }
+        let rowset = RowsetMeta {
+            rowset_id,
+            tablet_id: TABLET,
+            txn_id,
+            start_version: 0,
+            end_version: 0,
+            num_rows: metas.iter().map(|s| s.num_rows).sum(),
+            data_size: metas.iter().map(|s| s.size).sum(),
+            segments: metas,
+            creation_time_ms: 0,
+        };
+        engine.add_pending_rowsets(&[rowset]).expect("pending");
+        let missing = engine
+            .publish(txn_id, &HashMap::from([(TABLET, version)]))
+            .expect("publish");
+        assert!(missing.is_empty());
+    }
+
+    /// A merge-input scan tells every row's version, segment and position in its file, also
+    /// when a pushed-down predicate skips rows and files are spread over partitions.
+    #[tokio::test]
+    async fn merge_order_columns_locate_each_row() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let engine = Arc::new(
+            StorageEngine::open(
+                dir.path(),
+                SegmentOptions::from_name("none").expect("opts"),
+                (1000, 1 << 30),
+                3600,
+            )
+            .expect("engine"),
+        );
+        let column = |name: &str, is_key| ColumnMeta {
+            name: name.into(),
+            column_type: ColumnType::Int,
+            nullable: false,
+            is_key,
+        };
+        engine
+            .create_tablet(TabletMeta {
+                tablet_id: TABLET,
+                table_id: 1,
+                partition_id: 2,
+                index_id: 3,
+                replica_id: 4,
+                keys_type: KeysType::Aggregate,
+                columns: vec![column("k", true), column("v", false)],
+                schema_version: 0,
+                max_version: 1,
+                creation_time_ms: 0,
+            })
+            .expect("tablet");
+        // Version 2 in two segments: [2, 1, 2] sorts to [1, 2(10), 2(12)]; then [1, 2].
+        load(
+            &engine,
+            100,
+            2,
+            &[&[(2, 10), (1, 11), (2, 12)], &[(1, 13), (2, 14)]],
+        );
+        load(&engine, 101, 3, &[&[(3, 30), (2, 20)]]);
+        let resolver = TabletResolver {
+            engine: Arc::clone(&engine),
+        };
+        let spec = ScanSpec {
+            db: "db".into(),
+            table: "t".into(),
+            table_id: 1,
+            tablets: vec![TabletRead {
+                tablet_id: TABLET,
+                version: 3,
+            }],
+            total_tablets: 1,
+            selected_partitions: 1,
+            total_partitions: 1,
+            projection: None,
+            limit: None,
+            output_partitions: 2,
+            replica_backends: vec![1],
+            merge_order: true,
+        };
+        let predicate: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+            Arc::new(Column::new("k", 0)),
+            Operator::Eq,
+            Arc::new(Literal::new(ScalarValue::Int32(Some(2)))),
+        ));
+        let plan = resolver
+            .scan(spec, schema(), Some(predicate))
+            .expect("scan");
+        let names: Vec<String> = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "k",
+                "v",
+                "__doris_version",
+                "__doris_segment",
+                "__doris_row"
+            ]
+        );
+        let batches = collect(plan, SessionContext::new().task_ctx())
+            .await
+            .expect("collect");
+        let mut rows: Vec<(i32, i32, i64, i64, i64)> = Vec::new();
+        for b in &batches {
+            for i in 0..b.num_rows() {
+                let int = |c: usize| b.column(c).as_primitive::<Int32Type>().value(i);
+                let long = |c: usize| b.column(c).as_primitive::<Int64Type>().value(i);
+                assert!(b.column(4).is_valid(i));
+                rows.push((int(0), int(1), long(2), long(3), long(4)));
+            }
+        }
+        rows.sort_by_key(|r| (r.2, r.3, r.4));
+        assert_eq!(
+            rows,
+            [
+                (2, 10, 2, 0, 1),
+                (2, 12, 2, 0, 2),
+                (2, 14, 2, 1, 1),
+                (2, 20, 3, 0, 0),
+            ]
+        );
     }
 }

@@ -6,7 +6,8 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::compute::{concat_batches, lexsort_to_indices, take, SortColumn};
+use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::compute::{concat_batches, take, LexicographicalComparator, SortColumn};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -52,7 +53,10 @@ impl SegmentOptions {
     }
 }
 
-/// Concatenates `batches` and sorts the rows by `key_columns` (stable for equal keys).
+/// Concatenates `batches` and sorts the rows by `key_columns`. The sort is stable: rows with
+/// equal keys keep their arrival order, so a segment's row order is the load order among
+/// equal keys (the AGGREGATE KEY merge relies on it for REPLACE; arrow's `lexsort` is not
+/// stable, hence the comparator and Rust's stable sort).
 pub fn sort_by_keys(
     schema: &SchemaRef,
     batches: &[RecordBatch],
@@ -70,8 +74,14 @@ pub fn sort_by_keys(
             options: None,
         })
         .collect();
-    let indices = lexsort_to_indices(&sort_columns, None)
+    let comparator = LexicographicalComparator::try_new(&sort_columns)
         .map_err(datafusion::error::DataFusionError::from)?;
+    let rows = u32::try_from(batch.num_rows()).map_err(|_| {
+        BeError::InvalidArgument(format!("segment of {} rows is too large", batch.num_rows()))
+    })?;
+    let mut order: Vec<u32> = (0..rows).collect();
+    order.sort_by(|&a, &b| comparator.compare(a as usize, b as usize));
+    let indices = UInt32Array::from(order);
     let columns = batch
         .columns()
         .iter()
@@ -100,7 +110,7 @@ pub fn write_segment(path: &Path, batch: &RecordBatch, options: &SegmentOptions)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Int32Array, StringArray};
+    use datafusion::arrow::array::{Array, Int32Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
     #[test]
@@ -148,5 +158,50 @@ mod tests {
                 .expect("reader");
         let rows: usize = reader.map(|b| b.expect("batch").num_rows()).sum();
         assert_eq!(rows, 3);
+    }
+
+    #[test]
+    fn sort_keeps_arrival_order_of_equal_keys() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("k1", DataType::Int32, true),
+            Field::new("k2", DataType::Int32, false),
+            Field::new("seq", DataType::Int32, false),
+        ]));
+        // Many equal keys (an unstable sort reorders them), NULL keys included.
+        let n = 5000;
+        let k1: Vec<Option<i32>> = (0..n).map(|i| (i % 7 != 0).then_some(i % 3)).collect();
+        let k2: Vec<i32> = (0..n).map(|i| i % 2).collect();
+        let seq: Vec<i32> = (0..n).collect();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int32Array::from(k1)),
+                Arc::new(Int32Array::from(k2)),
+                Arc::new(Int32Array::from(seq)),
+            ],
+        )
+        .expect("batch");
+        let (a, b) = (batch.slice(0, 1234), batch.slice(1234, (n - 1234) as usize));
+        let sorted = sort_by_keys(&schema, &[a, b], &[0, 1]).expect("sort");
+        let col = |i: usize| {
+            sorted
+                .column(i)
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .expect("int")
+                .clone()
+        };
+        let (k1, k2, seq) = (col(0), col(1), col(2));
+        for i in 1..sorted.num_rows() {
+            let prev = (k1.is_valid(i - 1).then(|| k1.value(i - 1)), k2.value(i - 1));
+            let cur = (k1.is_valid(i).then(|| k1.value(i)), k2.value(i));
+            assert!(prev <= cur, "not sorted at {i}");
+            if prev == cur {
+                assert!(
+                    seq.value(i - 1) < seq.value(i),
+                    "equal keys reordered at {i}"
+                );
+            }
+        }
     }
 }

@@ -63,11 +63,15 @@ pub struct Tablet {
     pub rowsets: RwLock<Vec<RowsetMeta>>,
 }
 
-/// A segment file to read: absolute path and size.
+/// A segment file to read: absolute path and size, and where it stands in load order.
 #[derive(Debug, Clone)]
 pub struct SegmentFile {
     pub path: PathBuf,
     pub size: u64,
+    /// End version of the segment's rowset.
+    pub version: i64,
+    /// Position of the segment within its rowset (segments are written in load order).
+    pub ordinal: usize,
 }
 
 impl Tablet {
@@ -83,16 +87,23 @@ impl Tablet {
         self.meta.read().tablet_id
     }
 
-    /// Segment files of every rowset visible at `version`.
+    /// Segment files of every rowset visible at `version`, oldest rowset first.
     pub fn segments_at(&self, version: i64) -> Vec<SegmentFile> {
         self.rowsets
             .read()
             .iter()
             .filter(|r| r.end_version <= version)
-            .flat_map(|r| r.segments.iter())
-            .map(|s| SegmentFile {
+            .flat_map(|r| {
+                r.segments
+                    .iter()
+                    .enumerate()
+                    .map(move |(ordinal, s)| (r.end_version, ordinal, s))
+            })
+            .map(|(version, ordinal, s)| SegmentFile {
                 path: self.dir.join(&s.file),
                 size: s.size,
+                version,
+                ordinal,
             })
             .collect()
     }

@@ -20,7 +20,8 @@ use super::{NumbersExec, OlapScanExec, OlapTableSinkExec, ScanSpec, SinkSpec};
 
 /// Turns scan and sink specs into executable nodes over local storage (implemented by the BE).
 pub trait StorageResolver: Debug + Send + Sync {
-    /// A node producing `spec.output_partitions` partitions of the projected table schema.
+    /// A node producing `spec.output_partitions` partitions of the projected scan schema
+    /// (see [`super::scan_schema`]).
     fn scan(
         &self,
         spec: ScanSpec,
@@ -104,7 +105,8 @@ impl PhysicalExtensionCodec for DorisCodec {
                             protobuf::PhysicalExprNode::decode(bytes.as_slice()).map_err(|e| {
                                 DataFusionError::Internal(format!("bad predicate: {e}"))
                             })?;
-                        Some(parse_physical_expr(&node, ctx, &table_schema, self)?)
+                        let schema = super::scan_schema(&table_schema, spec.merge_order);
+                        Some(parse_physical_expr(&node, ctx, &schema, self)?)
                     }
                     None => None,
                 };

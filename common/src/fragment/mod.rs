@@ -10,7 +10,10 @@ mod sink;
 
 pub use codec::{DorisCodec, StorageResolver};
 pub use numbers::{NumbersExec, NumbersFunction};
-pub use scan::{OlapScanExec, ScanSpec, TabletRead};
+pub use scan::{
+    merge_order_fields, scan_schema, OlapScanExec, ScanSpec, TabletRead, ROW_COLUMN,
+    SEGMENT_COLUMN, VERSION_COLUMN,
+};
 pub use sink::{count_schema, OlapTableSinkExec, SinkColumn, SinkPartition, SinkSpec};
 
 use std::sync::Arc;

@@ -1,18 +1,61 @@
 //! Scan of an OLAP table's tablets at given versions. [`OlapScanExec`] is what the FE plans;
 //! a BE replaces it (through [`super::StorageResolver`]) with a reader of its segment files.
+//!
+//! A scan that feeds an AGGREGATE KEY merge ([`ScanSpec::merge_order`]) also outputs where
+//! each row comes from ([`merge_order_fields`]): the rowset version and the segment number
+//! (constant per file, so free to produce) and the row's position in its segment file (the
+//! Parquet reader's row-number virtual column). Within one tablet these three order every
+//! row exactly as it was loaded, which is what "the newest value wins" needs.
 
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::parquet::arrow::RowNumber;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
     SendableRecordBatchStream,
 };
 use serde::{Deserialize, Serialize};
+
+/// Version of the rowset a row belongs to (the load that wrote it).
+pub const VERSION_COLUMN: &str = "__doris_version";
+/// Position of the row's segment file within its rowset (segments are written in load order).
+pub const SEGMENT_COLUMN: &str = "__doris_segment";
+/// Position of the row within its segment file.
+pub const ROW_COLUMN: &str = "__doris_row";
+
+/// The columns a [`ScanSpec::merge_order`] scan appends to the table columns, in this order:
+/// [`VERSION_COLUMN`], [`SEGMENT_COLUMN`], [`ROW_COLUMN`] (all `Int64`). The row number
+/// carries Parquet's `RowNumber` extension type so the BE's reader produces it.
+pub fn merge_order_fields() -> Vec<FieldRef> {
+    vec![
+        Arc::new(Field::new(VERSION_COLUMN, DataType::Int64, false)),
+        Arc::new(Field::new(SEGMENT_COLUMN, DataType::Int64, false)),
+        Arc::new(Field::new(ROW_COLUMN, DataType::Int64, true).with_extension_type(RowNumber)),
+    ]
+}
+
+/// The schema a scan reads before projection: the table's columns, followed by
+/// [`merge_order_fields`] when `merge_order` is set.
+pub fn scan_schema(table_schema: &SchemaRef, merge_order: bool) -> SchemaRef {
+    if !merge_order {
+        return Arc::clone(table_schema);
+    }
+    let fields: Vec<FieldRef> = table_schema
+        .fields()
+        .iter()
+        .cloned()
+        .chain(merge_order_fields())
+        .collect();
+    Arc::new(Schema::new_with_metadata(
+        fields,
+        table_schema.metadata().clone(),
+    ))
+}
 
 /// One tablet to read, at the version visible when the query was planned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,17 +75,21 @@ pub struct ScanSpec {
     pub total_tablets: usize,
     pub selected_partitions: usize,
     pub total_partitions: usize,
-    /// Columns of the table schema to output, in order; `None` = all.
+    /// Columns of the scan schema ([`scan_schema`]) to output, in order; `None` = all.
     pub projection: Option<Vec<usize>>,
     pub limit: Option<usize>,
     /// Number of output partitions the plan above expects.
     pub output_partitions: usize,
     /// Backends holding a replica of every scanned tablet (the FE picks one to run on).
     pub replica_backends: Vec<i64>,
+    /// Also output [`merge_order_fields`] after the table columns (input of the AGGREGATE KEY
+    /// merge); projection indices count them.
+    #[serde(default)]
+    pub merge_order: bool,
 }
 
 /// FE-side scan node: carries the spec, the full table schema and the pushed-down predicate
-/// (over the full table schema). It cannot execute on the FE.
+/// (over the scan schema, see [`scan_schema`]). It cannot execute on the FE.
 #[derive(Debug)]
 pub struct OlapScanExec {
     pub spec: ScanSpec,
@@ -58,9 +105,10 @@ impl OlapScanExec {
         table_schema: SchemaRef,
         predicate: Option<Arc<dyn PhysicalExpr>>,
     ) -> Result<Self> {
+        let schema = scan_schema(&table_schema, spec.merge_order);
         let projected_schema = match &spec.projection {
-            Some(p) => Arc::new(table_schema.project(p)?),
-            None => Arc::clone(&table_schema),
+            Some(p) => Arc::new(schema.project(p)?),
+            None => schema,
         };
         let properties =
             super::plain_properties(Arc::clone(&projected_schema), spec.output_partitions);

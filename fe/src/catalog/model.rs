@@ -50,6 +50,46 @@ pub struct Column {
     pub comment: String,
 }
 
+/// How an AGGREGATE KEY table merges a value column across rows with equal keys
+/// (`Column::aggregation` holds its [`Aggregation::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    Sum,
+    Min,
+    Max,
+    /// The value of the newest row (NULL included).
+    Replace,
+    /// The newest non-NULL value.
+    ReplaceIfNotNull,
+}
+
+impl Aggregation {
+    const ALL: [Aggregation; 5] = [
+        Aggregation::Sum,
+        Aggregation::Min,
+        Aggregation::Max,
+        Aggregation::Replace,
+        Aggregation::ReplaceIfNotNull,
+    ];
+
+    /// The keyword DDL, `DESC` and `SHOW CREATE TABLE` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Aggregation::Sum => "SUM",
+            Aggregation::Min => "MIN",
+            Aggregation::Max => "MAX",
+            Aggregation::Replace => "REPLACE",
+            Aggregation::ReplaceIfNotNull => "REPLACE_IF_NOT_NULL",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Distribution {
     Hash {

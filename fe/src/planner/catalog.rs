@@ -1,7 +1,10 @@
 //! The catalog as DataFusion sees it: one schema per database and an
 //! [`OlapTableProvider`] per table, which plans scans ([`OlapScanExec`] over the visible
 //! version of each tablet) and inserts ([`OlapTableSinkExec`] under the statement's txn).
+//! An AGGREGATE KEY table is read through the merge of its rows by key
+//! ([`super::aggregate_model`]), which DataFusion inlines in place of the scan.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -15,13 +18,16 @@ use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{cast, lit, Expr, LogicalPlanBuilder, TableProviderFilterPushDown};
+use datafusion::logical_expr::{
+    cast, ident, lit, Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown,
+};
 use datafusion::physical_plan::ExecutionPlan;
 use doris_common::fragment::{
-    OlapScanExec, OlapTableSinkExec, ScanSpec, SinkColumn, SinkPartition, SinkSpec, TabletRead,
+    scan_schema, OlapScanExec, OlapTableSinkExec, ScanSpec, SinkColumn, SinkPartition, SinkSpec,
+    TabletRead,
 };
 
-use crate::catalog::{ColumnDefault, Distribution, Table, View};
+use crate::catalog::{ColumnDefault, Distribution, KeysType, Table, View};
 use crate::env::Env;
 
 /// The name DataFusion sees for a column (unquoted identifiers arrive lower-cased, so
@@ -145,11 +151,11 @@ impl SchemaProvider for DatabaseSchema {
             }
         };
         Ok(Some(match found {
-            Found::Table(table) => Arc::new(OlapTableProvider::new(
+            Found::Table(table) => Arc::new(OlapTableProvider::try_new(
                 self.db_name.clone(),
                 *table,
                 Arc::clone(&self.plan_env),
-            )),
+            )?),
             Found::View(view) => self.plan_view(&view).await?,
         }))
     }
@@ -203,11 +209,32 @@ pub struct OlapTableProvider {
     schema: SchemaRef,
     defaults: HashMap<String, Expr>,
     plan_env: Arc<PlanEnv>,
+    /// AGGREGATE KEY tables: the merge of the rows by key, planned in place of a scan.
+    merged: Option<LogicalPlan>,
+    /// Scans also output the merge order columns (this provider is the input of a merge).
+    merge_input: bool,
 }
 
 impl OlapTableProvider {
-    pub fn new(db: String, table: Table, plan_env: Arc<PlanEnv>) -> Self {
-        let schema = table_arrow_schema(&table);
+    pub fn try_new(db: String, table: Table, plan_env: Arc<PlanEnv>) -> Result<Self> {
+        let mut provider = Self::new(db, table, plan_env, false);
+        if provider.table.keys_type == KeysType::Aggregate {
+            let input = Self::new(
+                provider.db.clone(),
+                provider.table.clone(),
+                Arc::clone(&provider.plan_env),
+                true,
+            );
+            provider.merged = Some(super::aggregate_model::merge_plan(
+                &provider.table,
+                Arc::new(input),
+            )?);
+        }
+        Ok(provider)
+    }
+
+    fn new(db: String, table: Table, plan_env: Arc<PlanEnv>, merge_input: bool) -> Self {
+        let schema = scan_schema(&table_arrow_schema(&table), merge_input);
         let defaults = table
             .columns
             .iter()
@@ -232,7 +259,38 @@ impl OlapTableProvider {
             schema,
             defaults,
             plan_env,
+            merged: None,
+            merge_input,
         }
+    }
+
+    /// Plans the merged rows of an AGGREGATE KEY table when DataFusion did not inline
+    /// [`TableProvider::get_logical_plan`] (a scan built with filters already attached):
+    /// filters, projection and limit apply to the merged rows.
+    async fn scan_merged(
+        &self,
+        state: &dyn Session,
+        merged: &LogicalPlan,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut plan = LogicalPlanBuilder::from(merged.clone());
+        let filters = filters
+            .iter()
+            .cloned()
+            .map(unqualify)
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(predicate) = conjunction(filters) {
+            plan = plan.filter(predicate)?;
+        }
+        if let Some(p) = projection {
+            plan = plan.project(p.iter().map(|&i| ident(self.schema.field(i).name())))?;
+        }
+        if limit.is_some() {
+            plan = plan.limit(0, limit)?;
+        }
+        state.create_physical_plan(&plan.build()?).await
     }
 
     /// Backends that hold a replica of every tablet of the table.
@@ -331,6 +389,10 @@ impl TableProvider for OlapTableProvider {
         self.defaults.get(column)
     }
 
+    fn get_logical_plan(&self) -> Option<Cow<'_, LogicalPlan>> {
+        self.merged.as_ref().map(Cow::Borrowed)
+    }
+
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
@@ -345,6 +407,11 @@ impl TableProvider for OlapTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(merged) = &self.merged {
+            return self
+                .scan_merged(state, merged, projection, filters, limit)
+                .await;
+        }
         let filters: Vec<Expr> = filters
             .iter()
             .cloned()
@@ -380,10 +447,11 @@ impl TableProvider for OlapTableProvider {
             limit,
             output_partitions: state.config().target_partitions().max(1),
             replica_backends: self.replica_backends(),
+            merge_order: self.merge_input,
         };
         Ok(Arc::new(OlapScanExec::try_new(
             spec,
-            Arc::clone(&self.schema),
+            table_arrow_schema(&self.table),
             predicate,
         )?))
     }

@@ -11,7 +11,7 @@ use datafusion::catalog::{MemTable, SchemaProvider, TableProvider};
 use datafusion::error::Result;
 use doris_common::types::ColumnType;
 
-use crate::catalog::{Catalog, ColumnDefault};
+use crate::catalog::{Catalog, ColumnDefault, KeysType};
 use crate::env::Env;
 
 pub const NAME: &str = "information_schema";
@@ -213,7 +213,13 @@ fn columns(c: &Catalog) -> Result<Arc<dyn TableProvider>> {
                     text(if col.nullable { "YES" } else { "NO" }),
                     Some(data),
                     Some(column_type),
-                    text(if col.is_key { "DUP" } else { "" }),
+                    // Doris's `KeysType.toMetadata()` for key columns.
+                    text(match (col.is_key, t.keys_type) {
+                        (false, _) => "",
+                        (true, KeysType::Duplicate) => "DUP",
+                        (true, KeysType::Aggregate) => "AGG",
+                        (true, KeysType::Unique) => "UNI",
+                    }),
                     text(&col.comment),
                 ]);
                 nums.push([Some(i as u64 + 1), len, prec, scale, dt]);

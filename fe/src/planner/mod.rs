@@ -3,6 +3,7 @@
 //! the physical plan to the [`coordinator`]. Entry points: [`run_query`], [`explain`],
 //! [`eval_constant`].
 
+mod aggregate_model;
 pub mod catalog;
 pub mod coordinator;
 pub(crate) mod information_schema;

@@ -9,8 +9,8 @@ use doris_proto::{CreateTabletRequest, DropTabletRequest, TabletColumn, TabletSc
 use tracing::{info, warn};
 
 use crate::catalog::{
-    Backend, Column, ColumnDefault, Distribution, JournalEntry, KeysType, Partition, PartitionItem,
-    Replica, Table, Tablet, User,
+    Aggregation, Backend, Column, ColumnDefault, Distribution, JournalEntry, KeysType, Partition,
+    PartitionItem, Replica, Table, Tablet, User,
 };
 use crate::cluster::agent_address;
 use crate::env::Env;
@@ -18,8 +18,8 @@ use crate::error::{FeError, Result};
 use crate::mysql::result::QueryOutput;
 use crate::mysql::session::Session;
 use crate::sql::ast::{
-    AlterSystem, CreateTable, DefaultValue, DistributionDesc, KeysKind, TableName, TypeDef,
-    UserIdent,
+    AggKind, AlterSystem, CreateTable, DefaultValue, DistributionDesc, KeysKind, TableName,
+    TypeDef, UserIdent,
 };
 
 fn now_ms() -> i64 {
@@ -143,6 +143,122 @@ fn convert_type(t: &TypeDef, column: &str) -> Result<ColumnType> {
     }
 }
 
+/// The aggregation of a value column of an AGGREGATE KEY table, checked against its type
+/// like Doris does (SUM on numbers; MIN/MAX on numbers, dates and strings).
+fn value_aggregation(agg: AggKind, ty: &ColumnType, column: &str) -> Result<Aggregation> {
+    let aggregation = match agg {
+        AggKind::Sum => Aggregation::Sum,
+        AggKind::Min => Aggregation::Min,
+        AggKind::Max => Aggregation::Max,
+        AggKind::Replace => Aggregation::Replace,
+        AggKind::ReplaceIfNotNull => Aggregation::ReplaceIfNotNull,
+        AggKind::HllUnion => return Err(FeError::NotSupported("aggregation HLL_UNION".into())),
+        AggKind::BitmapUnion => {
+            return Err(FeError::NotSupported("aggregation BITMAP_UNION".into()))
+        }
+        AggKind::QuantileUnion => {
+            return Err(FeError::NotSupported("aggregation QUANTILE_UNION".into()))
+        }
+        AggKind::Generic => return Err(FeError::NotSupported("aggregation GENERIC".into())),
+    };
+    let numeric = matches!(
+        ty,
+        ColumnType::TinyInt
+            | ColumnType::SmallInt
+            | ColumnType::Int
+            | ColumnType::BigInt
+            | ColumnType::LargeInt
+            | ColumnType::Float
+            | ColumnType::Double
+            | ColumnType::Decimal { .. }
+    );
+    let compatible = match aggregation {
+        Aggregation::Sum => numeric,
+        Aggregation::Min | Aggregation::Max => *ty != ColumnType::Boolean,
+        Aggregation::Replace | Aggregation::ReplaceIfNotNull => true,
+    };
+    if !compatible {
+        return Err(FeError::Analysis(format!(
+            "Aggregate type {} is not compatible with primitive type {} (column `{column}`)",
+            aggregation.name(),
+            ty.sql_name().to_uppercase()
+        )));
+    }
+    Ok(aggregation)
+}
+
+/// AGGREGATE KEY tables: key columns have no aggregation, every other column has one.
+fn check_aggregate_columns(columns: &[Column]) -> Result<()> {
+    for c in columns {
+        match (c.is_key, &c.aggregation) {
+            (true, Some(_)) => {
+                return Err(FeError::Analysis(format!(
+                    "Key column can not set aggregation type: {}",
+                    c.name
+                )))
+            }
+            (false, None) => {
+                return Err(FeError::Analysis(format!(
+                    "AGG_KEYS table should specify aggregate type for non-key column[{}]",
+                    c.name
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// AGGREGATE KEY tables: partition columns are key columns, so rows with equal keys share a
+/// partition and its version sequence (REPLACE compares versions).
+fn check_aggregate_partitioning(columns: &[Column], partition_columns: &[String]) -> Result<()> {
+    for p in partition_columns {
+        if columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(p) && !c.is_key)
+        {
+            return Err(FeError::Analysis(
+                "The partition column could not be aggregated column".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// AGGREGATE KEY tables: rows with equal keys must land in the same tablet for REPLACE to
+/// know which is newest, so hash distribution is on key columns only and random
+/// distribution is refused when a column is REPLACE / REPLACE_IF_NOT_NULL (as in Doris).
+fn check_aggregate_distribution(columns: &[Column], distribution: &Distribution) -> Result<()> {
+    match distribution {
+        Distribution::Hash { columns: cols, .. } => {
+            for d in cols {
+                if columns
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(d) && !c.is_key)
+                {
+                    return Err(FeError::Analysis(format!(
+                        "Distribution column[{d}] is not key column"
+                    )));
+                }
+            }
+        }
+        Distribution::Random { .. } => {
+            let replace = columns.iter().any(|c| {
+                matches!(
+                    c.aggregation.as_deref().and_then(Aggregation::from_name),
+                    Some(Aggregation::Replace | Aggregation::ReplaceIfNotNull)
+                )
+            });
+            if replace {
+                return Err(FeError::Analysis(
+                    "Create aggregate keys table with value columns of which aggregate type is REPLACE or REPLACE_IF_NOT_NULL should not contain random distribution desc".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn replication_num(props: &BTreeMap<String, String>, alive: usize) -> Result<usize> {
     if let Some(v) = props.get("replication_num") {
         return v
@@ -200,15 +316,20 @@ pub async fn create_table(
             "A table must have at least one column".into(),
         ));
     }
-    let keys_kind = ct.keys.as_ref().map_or(KeysKind::Duplicate, |k| k.kind);
+    // Without a keys clause, aggregations make it an AGGREGATE KEY table (as in Doris).
+    let keys_kind = ct.keys.as_ref().map_or_else(
+        || {
+            if ct.columns.iter().any(|c| c.agg.is_some()) {
+                KeysKind::Aggregate
+            } else {
+                KeysKind::Duplicate
+            }
+        },
+        |k| k.kind,
+    );
     let keys_type = match keys_kind {
         KeysKind::Duplicate => KeysType::Duplicate,
-        KeysKind::Aggregate => {
-            return Err(FeError::NotSupported(
-                "AGGREGATE KEY tables (the aggregate model comes with the storage engine work)"
-                    .into(),
-            ))
-        }
+        KeysKind::Aggregate => KeysType::Aggregate,
         KeysKind::Unique => {
             return Err(FeError::NotSupported(
                 "UNIQUE KEY tables (the unique model comes with the storage engine work)".into(),
@@ -232,13 +353,17 @@ pub async fn create_table(
                 c.name
             )));
         }
-        if let Some(agg) = c.agg {
-            return Err(FeError::Analysis(format!(
-                "column `{}` has aggregation {agg:?}, only AGGREGATE KEY tables allow it",
-                c.name
-            )));
-        }
         let column_type = convert_type(&c.data_type, &c.name)?;
+        let aggregation = match c.agg {
+            None => None,
+            Some(agg) if keys_type != KeysType::Aggregate => {
+                return Err(FeError::Analysis(format!(
+                    "column `{}` has aggregation {agg:?}, only AGGREGATE KEY tables allow it",
+                    c.name
+                )));
+            }
+            Some(agg) => Some(value_aggregation(agg, &column_type, &c.name)?),
+        };
         let default = c.default.as_ref().map(|d| match d {
             DefaultValue::Null => ColumnDefault::Null,
             DefaultValue::Literal(s) => ColumnDefault::Literal(s.clone()),
@@ -257,15 +382,21 @@ pub async fn create_table(
             column_type,
             nullable,
             is_key: c.key,
-            aggregation: None,
+            aggregation: aggregation.map(|a| a.name().to_string()),
             default,
             comment: c.comment.clone().unwrap_or_default(),
         });
     }
-    // Key columns: declared, else the first column(s) like Doris (up to 3, before any
-    // string column after the first).
+    // Key columns: declared; for an aggregate table without a keys clause the columns
+    // without aggregation; else the first column(s) like Doris (up to 3, before any string
+    // column after the first).
     let key_columns: Vec<String> = match &ct.keys {
         Some(k) => k.columns.clone(),
+        None if keys_type == KeysType::Aggregate => columns
+            .iter()
+            .filter(|c| c.aggregation.is_none())
+            .map(|c| c.name.clone())
+            .collect(),
         None => {
             let mut keys = Vec::new();
             for c in columns.iter().take(3) {
@@ -298,6 +429,12 @@ pub async fn create_table(
     }
     for c in columns.iter_mut() {
         c.is_key = key_columns.iter().any(|k| k.eq_ignore_ascii_case(&c.name));
+    }
+    if keys_type == KeysType::Aggregate {
+        check_aggregate_columns(&columns)?;
+        if let Some(p) = &ct.partition {
+            check_aggregate_partitioning(&columns, &p.columns)?;
+        }
     }
     let default_buckets = env.config.autobucket_default_buckets.max(1);
     let distribution = match &ct.distribution {
@@ -332,6 +469,9 @@ pub async fn create_table(
             auto: true,
         },
     };
+    if keys_type == KeysType::Aggregate {
+        check_aggregate_distribution(&columns, &distribution)?;
+    }
     let buckets = distribution.buckets();
     if buckets == 0 || buckets > 65_535 {
         return Err(FeError::Analysis(format!(
@@ -621,4 +761,74 @@ pub fn set_password(
         },
     })?;
     Ok(QueryOutput::ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, aggregation: Option<Aggregation>) -> Column {
+        Column {
+            name: name.into(),
+            column_type: ColumnType::Int,
+            nullable: true,
+            is_key: aggregation.is_none(),
+            aggregation: aggregation.map(|a| a.name().to_string()),
+            default: None,
+            comment: String::new(),
+        }
+    }
+
+    #[test]
+    fn aggregate_tables_partition_and_distribute_by_keys() {
+        let columns = [
+            column("k", None),
+            column("s", Some(Aggregation::Sum)),
+            column("r", Some(Aggregation::Replace)),
+        ];
+        assert!(check_aggregate_partitioning(&columns, &["K".into()]).is_ok());
+        let err = check_aggregate_partitioning(&columns, &["s".into()]).expect_err("value");
+        assert!(
+            err.to_string().contains("could not be aggregated column"),
+            "{err}"
+        );
+
+        let hash = |c: &str| Distribution::Hash {
+            columns: vec![c.into()],
+            buckets: 1,
+            auto: false,
+        };
+        assert!(check_aggregate_distribution(&columns, &hash("k")).is_ok());
+        let err = check_aggregate_distribution(&columns, &hash("r")).expect_err("value");
+        assert!(err
+            .to_string()
+            .contains("Distribution column[r] is not key column"));
+        let random = Distribution::Random {
+            buckets: 1,
+            auto: false,
+        };
+        assert!(check_aggregate_distribution(&columns, &random).is_err());
+        assert!(check_aggregate_distribution(&columns[..2], &random).is_ok());
+    }
+
+    #[test]
+    fn aggregations_fit_their_column_types() {
+        let ok = |agg, ty| value_aggregation(agg, &ty, "c").is_ok();
+        assert!(ok(
+            AggKind::Sum,
+            ColumnType::Decimal {
+                precision: 10,
+                scale: 2
+            }
+        ));
+        assert!(ok(AggKind::Sum, ColumnType::LargeInt));
+        assert!(!ok(AggKind::Sum, ColumnType::Date));
+        assert!(!ok(AggKind::Sum, ColumnType::Boolean));
+        assert!(ok(AggKind::Max, ColumnType::Varchar { len: 3 }));
+        assert!(!ok(AggKind::Min, ColumnType::Boolean));
+        assert!(ok(AggKind::Replace, ColumnType::Boolean));
+        assert!(ok(AggKind::ReplaceIfNotNull, ColumnType::String));
+        let err = value_aggregation(AggKind::HllUnion, &ColumnType::Int, "c").expect_err("hll");
+        assert!(err.to_string().starts_with("not supported yet"), "{err}");
+    }
 }

@@ -244,6 +244,9 @@ pub fn create_table_sql(table: &Table) -> String {
         .iter()
         .map(|c| {
             let mut line = format!("  `{}` {}", c.name, c.column_type.sql_name());
+            if let Some(agg) = &c.aggregation {
+                line.push_str(&format!(" {agg}"));
+            }
             line.push_str(if c.nullable { " NULL" } else { " NOT NULL" });
             match &c.default {
                 Some(ColumnDefault::Literal(v)) => {
