@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use regression_test::{run_slt_file, Cluster};
 
 fn suite_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites");
+    // The package directory is the test's working directory under `cargo test`.
+    let dir = match std::env::current_dir() {
+        Ok(cwd) if cwd.join("suites").is_dir() => cwd.join("suites"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("suites"),
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -34,9 +34,15 @@ const PUBLISH_WAIT: Duration = Duration::from_secs(60);
 
 /// `$DORIS_CASES_DIR`, else `<CARGO_MANIFEST_DIR>/../../shared/doris-cases`.
 pub fn cases_dir() -> PathBuf {
-    match std::env::var_os(CASES_DIR_ENV) {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/doris-cases"),
+    if let Some(dir) = std::env::var_os(CASES_DIR_ENV) {
+        return PathBuf::from(dir);
+    }
+    // `cargo test` runs tests in the package directory; a binary reused from a build in
+    // another checkout still finds the cases next to this one.
+    let relative = Path::new("../../shared/doris-cases");
+    match std::env::current_dir() {
+        Ok(cwd) if cwd.join(relative).is_dir() => cwd.join(relative),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(relative),
     }
 }
 
