@@ -866,6 +866,14 @@ async fn stream_load_faults_and_concurrency() {
     txns.sort_unstable();
     txns.dedup();
     assert_eq!(txns.len(), 8);
+    // Each load published its own version: the partition went from 1 to 9.
+    let partitions = lines(&cluster, &mut conn, "SHOW PARTITIONS FROM t").await;
+    assert_eq!(partitions.len(), 1, "{partitions:?}");
+    assert_eq!(
+        partitions[0].split('\t').nth(2),
+        Some("9"),
+        "{partitions:?}"
+    );
     // keys 0..8000, each once: count 8000, sum 0+..+7999.
     assert_eq!(
         scalar(
