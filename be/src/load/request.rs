@@ -102,6 +102,21 @@ fn parse_columns(text: &str) -> Result<Vec<ColumnItem>, String> {
         .collect()
 }
 
+/// Headers that change what a load means and are not built: refusing them beats loading
+/// something else than asked (a `merge_type: DELETE` appended would be a wrong answer).
+/// Each entry: the header and the value that is the default behaviour (accepted).
+const UNSUPPORTED: &[(&str, Option<&str>)] = &[
+    ("merge_type", Some("append")),
+    ("delete", None),
+    ("function_column.sequence_col", None),
+    ("sequence_col", None),
+    ("partial_columns", Some("false")),
+    ("unique_key_update_mode", Some("upsert")),
+    ("hidden_columns", None),
+    ("group_commit", Some("off_mode")),
+    ("sql", None),
+];
+
 impl LoadRequest {
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, String> {
         let get = |name: &str| {
@@ -109,6 +124,13 @@ impl LoadRequest {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
+        for (name, default) in UNSUPPORTED {
+            if let Some(v) = get(name) {
+                if default.is_none_or(|d| !v.eq_ignore_ascii_case(d)) {
+                    return Err(format!("not supported yet: header `{name}: {v}`"));
+                }
+            }
+        }
         let format_name = get("format").unwrap_or("csv").to_ascii_lowercase();
         let format = match format_name.as_str() {
             "csv" | "csv_with_names" | "csv_with_names_and_types" => {
@@ -269,6 +291,10 @@ mod tests {
         assert!(LoadRequest::from_headers(&headers(&[("strict_mode", "yes")])).is_err());
         assert!(LoadRequest::from_headers(&headers(&[("format", "orc")])).is_err());
         assert!(LoadRequest::from_headers(&headers(&[("compress_type", "rar")])).is_err());
+        let e = LoadRequest::from_headers(&headers(&[("merge_type", "DELETE")])).unwrap_err();
+        assert!(e.contains("not supported yet"), "{e}");
+        assert!(LoadRequest::from_headers(&headers(&[("merge_type", "APPEND")])).is_ok());
+        assert!(LoadRequest::from_headers(&headers(&[("group_commit", "async_mode")])).is_err());
         let r = LoadRequest::from_headers(&headers(&[
             ("compress_type", "GZ"),
             ("partitions", "p1, p2"),
