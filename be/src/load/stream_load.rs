@@ -50,6 +50,10 @@ const BODY_CHANNEL: usize = 16;
 const BATCH_CHANNEL: usize = 2;
 /// Bytes read from the (decompressed) body per parser step.
 const READ_BUFFER: usize = 1 << 20;
+/// Longest CSV line (or JSON line) held while waiting for its end.
+const MAX_LINE_BYTES: usize = 128 << 20;
+/// Largest JSON document read whole (Doris's `streaming_load_json_max_mb`, 100 MB).
+const MAX_JSON_DOCUMENT_BYTES: usize = 100 << 20;
 
 /// Why a load failed: Doris's bracketed status code and a message.
 struct LoadError {
@@ -425,7 +429,7 @@ impl LoadJob {
         // Aborted if the load is dropped (timeout): stop reading the client's body then.
         let mut receive = AbortOnDrop(tokio::spawn(forward_body(body, body_tx)));
         // Parser thread → writer (here).
-        let (batch_tx, mut batch_rx) = mpsc::channel::<Result<Converted, LoadError>>(BATCH_CHANNEL);
+        let (batch_tx, mut batch_rx) = mpsc::channel::<Converted>(BATCH_CHANNEL);
         let parse_plan = Arc::clone(&plan);
         let format = req.format.clone();
         let compression = req.compression;
@@ -434,14 +438,8 @@ impl LoadJob {
         });
         let mut error_log = ErrorLog::new(self.backend.engine.root(), txn_id);
         let mut failure: Option<LoadError> = None;
-        while let Some(item) = batch_rx.recv().await {
-            let converted = match item {
-                Ok(c) => c,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            };
+        // Ends when the parser finishes or fails (its result says which).
+        while let Some(converted) = batch_rx.recv().await {
             counts.total += (converted.filtered.len()
                 + converted.unselected
                 + converted.batch.num_rows()) as u64;
@@ -646,6 +644,29 @@ impl Decoder {
             Decoder::Json(d) => d.finish(out),
         }
     }
+
+    /// An error when the input held back for an unfinished line or document is too big.
+    fn check_pending(&self, json_by_line: bool) -> Result<(), LoadError> {
+        let (pending, limit, what) = match self {
+            Decoder::Csv(d) => (d.pending_bytes(), MAX_LINE_BYTES, "a line"),
+            Decoder::Json(d) if json_by_line => (d.pending_bytes(), MAX_LINE_BYTES, "a JSON line"),
+            Decoder::Json(d) => (
+                d.pending_bytes(),
+                MAX_JSON_DOCUMENT_BYTES,
+                "the JSON document",
+            ),
+        };
+        if pending > limit {
+            return Err(LoadError::new(
+                "DATA_QUALITY_ERROR",
+                format!(
+                    "{what} is longer than {} MiB; check line_delimiter (or use read_json_by_line for large JSON)",
+                    limit >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The parser thread: decompresses, parses and converts the body, sending batches to the
@@ -655,7 +676,7 @@ fn parse_body(
     compression: Compression,
     format: BodyFormat,
     plan: &LoadPlan,
-    tx: &mpsc::Sender<Result<Converted, LoadError>>,
+    tx: &mpsc::Sender<Converted>,
 ) -> Result<u64, LoadError> {
     let started = Instant::now();
     let raw = ChannelReader {
@@ -673,6 +694,7 @@ fn parse_body(
         Compression::Lz4Frame => Box::new(lz4_flex::frame::FrameDecoder::new(raw)),
     };
     let columns = plan.source_names().to_vec();
+    let json_by_line = matches!(&format, BodyFormat::Json(o) if o.read_json_by_line);
     let (mut decoder, separator) = match format {
         BodyFormat::Csv(o) => {
             let sep = String::from_utf8_lossy(&o.column_separator).into_owned();
@@ -692,7 +714,7 @@ fn parse_body(
             let (code, msg) = split_code(&e);
             LoadError::new(code, msg)
         })?;
-        tx.blocking_send(Ok(converted))
+        tx.blocking_send(converted)
             .map_err(|_| LoadError::new("CANCELLED", "the load was cancelled"))
     };
     loop {
@@ -711,12 +733,12 @@ fn parse_body(
                 } else {
                     "decompressing the body"
                 };
-                let err = LoadError::new(code, format!("{what} failed: {e}"));
-                let _ = tx.blocking_send(Err(LoadError::new(err.code, err.message.clone())));
-                return Err(err);
+                return Err(LoadError::new(code, format!("{what} failed: {e}")));
             }
         };
         decoder.decode(&buf[..n], &mut builder);
+        // The writer sees the channel close and takes this error from the parser's result.
+        decoder.check_pending(json_by_line)?;
         if builder.rows() + builder.error_count() >= BATCH_ROWS
             || builder.data_bytes() >= BATCH_BYTES
         {

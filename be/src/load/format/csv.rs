@@ -277,6 +277,12 @@ impl CsvDecoder {
 
     /// Feeds the next chunk of the body; complete lines become rows (or row errors) in
     /// `out`; a partial last line is kept for the next call.
+    /// Bytes held for an incomplete line (the caller bounds it: a body whose lines never
+    /// end, e.g. a wrong `line_delimiter`, must not grow memory without limit).
+    pub fn pending_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
     pub fn decode(&mut self, chunk: &[u8], out: &mut BatchBuilder) {
         let mut chunk = chunk;
         if !self.bom_checked {

@@ -346,6 +346,11 @@ impl JsonDecoder {
 
     /// Feeds the next chunk of the body: by line, complete lines become rows (or row
     /// errors) in `out`; otherwise the chunk is kept until [`finish`](Self::finish).
+    /// Bytes held for an incomplete line, or for the whole document when not by line.
+    pub fn pending_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
     pub fn decode(&mut self, chunk: &[u8], out: &mut BatchBuilder) {
         if !self.by_line {
             self.buf.extend_from_slice(chunk);
