@@ -88,7 +88,44 @@ pub(super) async fn run_insert(
     if session.txn.is_some() {
         return insert_in_transaction(env, session, stmt, (db_id, table_id), label).await;
     }
-    let txn = crate::txn::begin(
+    let txn = begin_insert_txn(env, session, (db_id, table_id), label)?;
+    let (txn_id, label) = (txn.txn_id, txn.label);
+    let rows = match write_rows(env, session, stmt, txn_id).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            crate::txn::abort(env, txn_id, &e.to_string(), LoadStats::default()).await?;
+            return Err(e);
+        }
+    };
+    if rows == 0 {
+        crate::txn::abort(env, txn_id, "no data to load", LoadStats::default()).await?;
+        return Ok(QueryOutput::Ok {
+            affected_rows: 0,
+            info: crate::txn::load_info(&label, "VISIBLE", &txn_id.to_string()),
+        });
+    }
+    let stats = LoadStats {
+        total_rows: rows,
+        loaded_rows: rows,
+        ..LoadStats::default()
+    };
+    let status = crate::txn::commit(env, txn_id, stats, None).await?;
+    info!(txn_id, rows, table = %table_name, status = status.name(), "insert committed");
+    Ok(QueryOutput::Ok {
+        affected_rows: rows,
+        info: crate::txn::load_info(&label, status.name(), &txn_id.to_string()),
+    })
+}
+
+/// Begins the load transaction of an INSERT, or of the explicit transaction it is the
+/// first write of.
+fn begin_insert_txn(
+    env: &Env,
+    session: &Session,
+    (db_id, table_id): (i64, i64),
+    label: Option<String>,
+) -> Result<crate::catalog::LoadTxn> {
+    crate::txn::begin(
         env,
         crate::txn::BeginRequest {
             db_id,
@@ -102,36 +139,7 @@ pub(super) async fn run_insert(
             two_phase_commit: false,
             timeout_ms: crate::txn::insert_timeout_ms(env),
         },
-    )?;
-    let (txn_id, label) = (txn.txn_id, txn.label);
-    let rows = match write_rows(env, session, stmt, txn_id).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            crate::txn::abort(env, txn_id, &e.to_string(), LoadStats::default()).await?;
-            return Err(e);
-        }
-    };
-    if rows == 0 {
-        crate::txn::abort(env, txn_id, "no data to load", LoadStats::default()).await?;
-        return Ok(QueryOutput::Ok {
-            affected_rows: 0,
-            info: format!("{{'label':'{label}', 'status':'VISIBLE', 'txnId':'{txn_id}'}}"),
-        });
-    }
-    let stats = LoadStats {
-        total_rows: rows,
-        loaded_rows: rows,
-        ..LoadStats::default()
-    };
-    let status = crate::txn::commit(env, txn_id, stats, None).await?;
-    info!(txn_id, rows, table = %table_name, status = status.name(), "insert committed");
-    Ok(QueryOutput::Ok {
-        affected_rows: rows,
-        info: format!(
-            "{{'label':'{label}', 'status':'{}', 'txnId':'{txn_id}'}}",
-            status.name()
-        ),
-    })
+    )
 }
 
 /// An INSERT between BEGIN and COMMIT: writes under a fresh sub-id, visible at COMMIT.
@@ -153,20 +161,11 @@ async fn insert_in_transaction(
     let (txn_id, txn_label, txn_db) = match open.started {
         Some(started) => started,
         None => {
-            let txn = crate::txn::begin(
+            let txn = begin_insert_txn(
                 env,
-                crate::txn::BeginRequest {
-                    db_id,
-                    table_id,
-                    label: open.requested_label.clone(),
-                    kind: LoadKind::Insert,
-                    coordinator: crate::txn::fe_coordinator(),
-                    coordinator_backend: None,
-                    user: session.user.clone(),
-                    client_ip: session.client_host.clone(),
-                    two_phase_commit: false,
-                    timeout_ms: crate::txn::insert_timeout_ms(env),
-                },
+                session,
+                (db_id, table_id),
+                open.requested_label.clone(),
             )?;
             let started = (txn.txn_id, txn.label, db_id);
             if let Some(open) = session.txn.as_mut() {
@@ -197,7 +196,7 @@ async fn insert_in_transaction(
     }
     Ok(QueryOutput::Ok {
         affected_rows: rows,
-        info: format!("{{'label':'{txn_label}', 'status':'PREPARE', 'txnId':'{txn_id}'}}"),
+        info: crate::txn::load_info(&txn_label, "PREPARE", &txn_id.to_string()),
     })
 }
 

@@ -27,7 +27,7 @@ pub fn begin(session: &mut Session, label: Option<String>) -> Result<QueryOutput
         ..ExplicitTxn::default()
     });
     let info = match label {
-        Some(l) => format!("{{'label':'{l}', 'status':'PREPARE', 'txnId':''}}"),
+        Some(l) => crate::txn::load_info(&l, "PREPARE", ""),
         None => String::new(),
     };
     Ok(QueryOutput::Ok {
@@ -45,8 +45,7 @@ pub async fn commit(env: &Arc<Env>, session: &mut Session) -> Result<QueryOutput
     let Some((txn_id, label, _)) = open.started else {
         return Ok(QueryOutput::ok());
     };
-    let info =
-        |status: &str| format!("{{'label':'{label}', 'status':'{status}', 'txnId':'{txn_id}'}}");
+    let info = |status: &str| crate::txn::load_info(&label, status, &txn_id.to_string());
     if open.sub_txns.is_empty() {
         crate::txn::abort(env, txn_id, "no data to load", Default::default()).await?;
         return Ok(QueryOutput::Ok {

@@ -424,6 +424,12 @@ pub async fn run_txn_checker(env: Arc<Env>) {
     }
 }
 
+/// The OK packet's info for a load: `{'label':'l', 'status':'VISIBLE', 'txnId':'10001'}`
+/// (`txn_id` is empty while an explicit transaction has not begun its load yet).
+pub fn load_info(label: &str, status: &str, txn_id: &str) -> String {
+    format!("{{'label':'{label}', 'status':'{status}', 'txnId':'{txn_id}'}}")
+}
+
 /// `INSERT` / `BEGIN` coordinator description.
 pub fn fe_coordinator() -> String {
     "FE: 127.0.0.1".to_string()

@@ -297,17 +297,8 @@ impl CsvDecoder {
             }
             chunk = &[];
         }
-        let mut buf = std::mem::take(&mut self.buf);
-        if buf.is_empty() {
-            // No partial line pending: parse straight from the chunk, keep only the tail.
-            let used = self.process(chunk, out);
-            buf.extend_from_slice(&chunk[used..]);
-        } else {
-            buf.extend_from_slice(chunk);
-            let used = self.process(&buf, out);
-            buf.drain(..used);
-        }
-        self.buf = buf;
+        let pending = std::mem::take(&mut self.buf);
+        self.buf = super::feed_lines(pending, chunk, |data| self.process(data, out));
     }
 
     /// The body ended: the last line (without a delimiter) becomes a row; an empty

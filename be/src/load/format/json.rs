@@ -356,16 +356,8 @@ impl JsonDecoder {
             self.buf.extend_from_slice(chunk);
             return;
         }
-        let mut buf = std::mem::take(&mut self.buf);
-        if buf.is_empty() {
-            let used = self.process_lines(chunk, out);
-            buf.extend_from_slice(&chunk[used..]);
-        } else {
-            buf.extend_from_slice(chunk);
-            let used = self.process_lines(&buf, out);
-            buf.drain(..used);
-        }
-        self.buf = buf;
+        let pending = std::mem::take(&mut self.buf);
+        self.buf = super::feed_lines(pending, chunk, |data| self.process_lines(data, out));
     }
 
     /// The body ended: parses the last line, or the whole body.

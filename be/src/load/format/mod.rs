@@ -43,6 +43,25 @@ impl RowError {
     }
 }
 
+/// One decoding step of a line-based decoder: `process` runs over the pending partial line
+/// followed by `chunk` (straight over `chunk` when nothing is pending, to avoid a copy) and
+/// returns how many bytes it consumed; the rest is the new pending partial line.
+pub(crate) fn feed_lines(
+    mut pending: Vec<u8>,
+    chunk: &[u8],
+    process: impl FnOnce(&[u8]) -> usize,
+) -> Vec<u8> {
+    if pending.is_empty() {
+        let used = process(chunk);
+        pending.extend_from_slice(&chunk[used..]);
+    } else {
+        pending.extend_from_slice(chunk);
+        let used = process(&pending);
+        pending.drain(..used);
+    }
+    pending
+}
+
 /// Parsed rows as text columns (one `StringArray` per source column, NULL where the source
 /// said NULL) plus the rows rejected while parsing.
 #[derive(Debug)]
