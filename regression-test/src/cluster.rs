@@ -176,6 +176,29 @@ impl Cluster {
         out
     }
 
+    /// Runs `sql` on `conn`; a failure panics with the statement and the nodes' logs.
+    pub async fn exec(&self, conn: &mut Conn, sql: &str) -> QueryOutput {
+        match mysql::query(conn, sql).await {
+            Ok(out) => out,
+            Err(e) => panic!("`{sql}` failed: {e}\n{}", self.logs()),
+        }
+    }
+
+    /// The rows of `sql` as tab-joined lines (`NULL` for NULL), as [`Cluster::exec`] runs it.
+    pub async fn lines(&self, conn: &mut Conn, sql: &str) -> Vec<String> {
+        self.exec(conn, sql)
+            .await
+            .rows()
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|c| c.clone().unwrap_or_else(|| "NULL".into()))
+                    .collect::<Vec<_>>()
+                    .join("\t")
+            })
+            .collect()
+    }
+
     /// SIGKILLs the FE (no-op if it is not running).
     pub fn kill_fe(&mut self) {
         if let Err(e) = self.fe.kill() {

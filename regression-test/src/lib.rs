@@ -6,12 +6,14 @@
 //! * [`slt`]: sqllogictest files (`suites/*.slt`), with a completion mode (`SLT_COMPLETE=1`).
 //! * [`doris_case`]: the acceptance cases in `shared/doris-cases` (`.sql` + `.expected`).
 //! * [`mysql`]: the shared MySQL client helpers.
+//! * [`curl`]: HTTP (stream load, error logs) through real `curl`.
 //!
 //! The binaries come from `DORIS_FE_BIN`/`DORIS_BE_BIN`, else from the target directory of the
 //! test executable (`cargo build --bins` first). `KEEP_TEST_CLUSTER=1` keeps the cluster's
 //! directory (conf files, data, logs) and prints its path.
 
 pub mod cluster;
+pub mod curl;
 pub mod doris_case;
 pub mod error;
 pub mod mysql;

@@ -8,33 +8,10 @@
 
 use std::io::Write;
 
-use mysql_async::Conn;
-use regression_test::{query, Cluster, QueryOutput};
+use regression_test::Cluster;
 use serde_json::Value;
 
 const DB: &str = "agg_load";
-
-async fn exec(cluster: &Cluster, conn: &mut Conn, sql: &str) -> QueryOutput {
-    match query(conn, sql).await {
-        Ok(out) => out,
-        Err(e) => panic!("`{sql}` failed: {e}\n{}", cluster.logs()),
-    }
-}
-
-/// The rows of `sql` as tab-joined lines (`NULL` for NULL).
-async fn lines(cluster: &Cluster, conn: &mut Conn, sql: &str) -> Vec<String> {
-    exec(cluster, conn, sql)
-        .await
-        .rows()
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|c| c.clone().unwrap_or_else(|| "NULL".into()))
-                .collect::<Vec<_>>()
-                .join("\t")
-        })
-        .collect()
-}
 
 /// A CSV stream load through the FE as root; returns the reply, which must say Success.
 async fn stream_load(cluster: &Cluster, table: &str, body: &str) -> Value {
@@ -44,17 +21,13 @@ async fn stream_load(cluster: &Cluster, table: &str, body: &str) -> Value {
         "http://{}/api/{DB}/{table}/_stream_load",
         cluster.fe_http_addr()
     );
-    let out = tokio::process::Command::new("curl")
-        .args(["-sS", "--location-trusted", "-u", "root:"])
-        .args(["-H", "column_separator:,", "-T"])
-        .arg(file.path())
-        .arg(&url)
-        .output()
-        .await
-        .expect("curl must be installed");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let reply: Value = serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("stream load reply is not JSON ({e}): {text}"));
+    let (_, reply) = regression_test::curl::put(
+        &url,
+        "root:",
+        &[("column_separator", ",")],
+        Some(file.path()),
+    )
+    .await;
     assert_eq!(
         reply.get("Status").and_then(Value::as_str),
         Some("Success"),
@@ -77,7 +50,7 @@ async fn stream_loads_merge_by_key() {
          PROPERTIES (\"replication_num\" = \"1\")"
             .into(),
     ] {
-        exec(&cluster, &mut conn, &sql).await;
+        cluster.exec(&mut conn, &sql).await;
     }
 
     // One file, keys repeated: the later line of a key is the newer one.
@@ -88,7 +61,7 @@ async fn stream_loads_merge_by_key() {
     // k=1: s 1+2+3+4, r e (last line), rn 4 (last non-NULL), mx 7, mn 3
     // k=2: s 1+5, r NULL (the last line's), rn 2, mx 1, mn 1
     assert_eq!(
-        lines(&cluster, &mut conn, sql).await,
+        cluster.lines(&mut conn, sql).await,
         ["1\t10\te\t4\t7\t3", "2\t6\tNULL\t2\t1\t1"]
     );
 
@@ -104,14 +77,11 @@ async fn stream_loads_merge_by_key() {
         "2\t16\tx\t2\t1\t0",
         "3\t1\ty\t3\t3\t3",
     ];
-    assert_eq!(lines(&cluster, &mut conn, sql).await, merged);
+    assert_eq!(cluster.lines(&mut conn, sql).await, merged);
     assert_eq!(
-        lines(
-            &cluster,
-            &mut conn,
-            "SELECT count(*), sum(s) FROM t WHERE rn > 2"
-        )
-        .await,
+        cluster
+            .lines(&mut conn, "SELECT count(*), sum(s) FROM t WHERE rn > 2")
+            .await,
         ["2\t11"]
     );
 
@@ -119,7 +89,9 @@ async fn stream_loads_merge_by_key() {
     drop(conn);
     cluster.restart_be(0).await;
     let mut conn = cluster.connect().await;
-    exec(&cluster, &mut conn, &format!("USE {DB}")).await;
-    assert_eq!(lines(&cluster, &mut conn, sql).await, merged);
-    exec(&cluster, &mut conn, &format!("DROP DATABASE {DB}")).await;
+    cluster.exec(&mut conn, &format!("USE {DB}")).await;
+    assert_eq!(cluster.lines(&mut conn, sql).await, merged);
+    cluster
+        .exec(&mut conn, &format!("DROP DATABASE {DB}"))
+        .await;
 }

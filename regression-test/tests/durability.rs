@@ -16,19 +16,12 @@ const BULK_ROWS: u64 = 20_000_000;
 /// test gives up; wrong answers are never retried.
 const SETTLE: Duration = Duration::from_secs(60);
 
-async fn exec(cluster: &Cluster, conn: &mut Conn, sql: &str) -> QueryOutput {
-    match query(conn, sql).await {
-        Ok(out) => out,
-        Err(e) => panic!("`{sql}` failed: {e}\n{}", cluster.logs()),
-    }
-}
-
 /// Inserts keys `first..first + ROWS_PER_BATCH` and checks the insert was acknowledged.
 async fn insert_batch(cluster: &Cluster, conn: &mut Conn, first: i64) -> (u64, i64) {
     let keys: Vec<i64> = (first..first + ROWS_PER_BATCH).collect();
     let values: Vec<String> = keys.iter().map(|k| format!("({k}, 'v{k}')")).collect();
     let sql = format!("INSERT INTO t VALUES {}", values.join(", "));
-    match exec(cluster, conn, &sql).await {
+    match cluster.exec(conn, &sql).await {
         QueryOutput::Done { affected_rows } => assert_eq!(
             affected_rows, ROWS_PER_BATCH as u64,
             "INSERT of {ROWS_PER_BATCH} rows reported {affected_rows} affected rows"
@@ -85,11 +78,11 @@ async fn count_and_sum(cluster: &Cluster) -> (u64, i64) {
 async fn acknowledged_writes_survive_kill_9() {
     let mut cluster = Cluster::start(1).await;
     let mut conn = cluster.connect().await;
-    exec(&cluster, &mut conn, &format!("CREATE DATABASE {DB}")).await;
-    exec(&cluster, &mut conn, &format!("USE {DB}")).await;
-    exec(
-        &cluster,
-        &mut conn,
+    cluster
+        .exec(&mut conn, &format!("CREATE DATABASE {DB}"))
+        .await;
+    cluster.exec(&mut conn, &format!("USE {DB}")).await;
+    cluster.exec(&mut conn,
         "CREATE TABLE t (k INT, v VARCHAR(20)) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 3 \
          PROPERTIES(\"replication_num\"=\"1\")",
     )
@@ -167,7 +160,7 @@ async fn acknowledged_writes_survive_kill_9() {
 
     // 3. The table still accepts writes.
     let mut conn = cluster.connect().await;
-    exec(&cluster, &mut conn, &format!("USE {DB}")).await;
+    cluster.exec(&mut conn, &format!("USE {DB}")).await;
     let (c, _) = insert_batch(&cluster, &mut conn, 1_000_000_000).await;
     let _ = conn.disconnect().await;
     let (last, _) = count_and_sum(&cluster).await;

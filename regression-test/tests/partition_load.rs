@@ -6,33 +6,10 @@
 //!
 //! Run: `cargo build --bins && cargo test -p regression-test --test partition_load -- --nocapture`.
 
-use mysql_async::Conn;
 use regression_test::doris_case::http;
-use regression_test::{query, Cluster, QueryOutput};
+use regression_test::Cluster;
 
 const DB: &str = "part_load";
-
-async fn exec(cluster: &Cluster, conn: &mut Conn, sql: &str) -> QueryOutput {
-    match query(conn, sql).await {
-        Ok(out) => out,
-        Err(e) => panic!("`{sql}` failed: {e}\n{}", cluster.logs()),
-    }
-}
-
-/// The rows of a query as tab-joined text (NULL as `NULL`).
-async fn rows(cluster: &Cluster, conn: &mut Conn, sql: &str) -> Vec<String> {
-    exec(cluster, conn, sql)
-        .await
-        .rows()
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|c| c.clone().unwrap_or_else(|| "NULL".into()))
-                .collect::<Vec<_>>()
-                .join("\t")
-        })
-        .collect()
-}
 
 /// Stream-loads `body` (CSV, `,`-separated) into `d` through the FE; returns the JSON reply.
 async fn stream_load(cluster: &Cluster, body: &str, extra: &[(&str, &str)]) -> serde_json::Value {
@@ -62,48 +39,31 @@ fn field(reply: &serde_json::Value, key: &str) -> String {
 /// Fetches the error log a reply points to (its `ErrorURL`).
 async fn error_log(reply: &serde_json::Value) -> String {
     let url = field(reply, "ErrorURL");
-    let rest = url
-        .strip_prefix("http://")
-        .unwrap_or_else(|| panic!("odd ErrorURL {url}"));
-    let (host, path) = rest
-        .split_once('/')
-        .unwrap_or_else(|| panic!("odd ErrorURL {url}"));
-    let fetch = || -> std::io::Result<String> {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(host)?;
-        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-        write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out)
-    };
-    let response = fetch().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    match response.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
-            body.to_string()
-        }
-        _ => panic!("GET {url} answered: {response}"),
-    }
+    let (status, body) = regression_test::curl::get(&url).await;
+    assert_eq!(status, 200, "GET {url} answered: {body}");
+    body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_load_routes_and_filters_by_partition() {
     let cluster = Cluster::start(1).await;
     let mut conn = cluster.connect().await;
-    exec(&cluster, &mut conn, &format!("CREATE DATABASE {DB}")).await;
-    exec(&cluster, &mut conn, &format!("USE {DB}")).await;
+    cluster
+        .exec(&mut conn, &format!("CREATE DATABASE {DB}"))
+        .await;
+    cluster.exec(&mut conn, &format!("USE {DB}")).await;
     // Half-years of 2024 and 2026; 2025 and before 2024 have no partition.
-    exec(
-        &cluster,
-        &mut conn,
-        "CREATE TABLE d (dt DATE NOT NULL, id INT, amount INT) DUPLICATE KEY(dt)
+    cluster
+        .exec(
+            &mut conn,
+            "CREATE TABLE d (dt DATE NOT NULL, id INT, amount INT) DUPLICATE KEY(dt)
          PARTITION BY RANGE(dt) (
            PARTITION h1 VALUES [('2024-01-01'), ('2024-07-01')),
            PARTITION h2 VALUES [('2024-07-01'), ('2025-01-01')),
            PARTITION y26 VALUES [('2026-01-01'), ('2027-01-01'))
          ) DISTRIBUTED BY HASH(id) BUCKETS 2 PROPERTIES ('replication_num' = '1')",
-    )
-    .await;
+        )
+        .await;
 
     // 5 rows, 2 without a partition: 40% filtered, allowed by max_filter_ratio 0.5.
     let body =
@@ -124,7 +84,9 @@ async fn stream_load_routes_and_filters_by_partition() {
         "{log}"
     );
     assert_eq!(
-        rows(&cluster, &mut conn, "SELECT dt, id FROM d ORDER BY id").await,
+        cluster
+            .lines(&mut conn, "SELECT dt, id FROM d ORDER BY id")
+            .await,
         vec!["2024-02-02\t1", "2026-06-06\t3", "2024-08-08\t5"]
     );
 
@@ -136,7 +98,7 @@ async fn stream_load_routes_and_filters_by_partition() {
         "{reply}"
     );
     assert_eq!(
-        rows(&cluster, &mut conn, "SELECT count(*) FROM d").await,
+        cluster.lines(&mut conn, "SELECT count(*) FROM d").await,
         vec!["3"]
     );
 
@@ -153,12 +115,9 @@ async fn stream_load_routes_and_filters_by_partition() {
     assert_eq!(field(&reply, "NumberLoadedRows"), "2", "{reply}");
     assert_eq!(field(&reply, "NumberFilteredRows"), "2", "{reply}");
     assert_eq!(
-        rows(
-            &cluster,
-            &mut conn,
-            "SELECT id FROM d WHERE id >= 6 ORDER BY id"
-        )
-        .await,
+        cluster
+            .lines(&mut conn, "SELECT id FROM d WHERE id >= 6 ORDER BY id")
+            .await,
         vec!["6", "8"]
     );
 
@@ -171,7 +130,7 @@ async fn stream_load_routes_and_filters_by_partition() {
     );
 
     // Two successful loads (the failed ones changed nothing): every partition is at 1 + 2.
-    let versions = rows(&cluster, &mut conn, "SHOW PARTITIONS FROM d").await;
+    let versions = cluster.lines(&mut conn, "SHOW PARTITIONS FROM d").await;
     let got: Vec<String> = versions
         .iter()
         .map(|r| {
@@ -181,7 +140,9 @@ async fn stream_load_routes_and_filters_by_partition() {
         .collect();
     assert_eq!(got, vec!["h1 3", "h2 3", "y26 3"]);
     assert_eq!(
-        rows(&cluster, &mut conn, "SELECT count(*), sum(amount) FROM d").await,
+        cluster
+            .lines(&mut conn, "SELECT count(*), sum(amount) FROM d")
+            .await,
         vec!["5\t94"]
     );
 }

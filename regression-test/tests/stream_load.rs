@@ -11,78 +11,29 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mysql_async::Conn;
-use regression_test::{query, Cluster, QueryOutput};
+use regression_test::{query, Cluster};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const DB: &str = "sl";
 
-async fn exec(cluster: &Cluster, conn: &mut Conn, sql: &str) -> QueryOutput {
-    match query(conn, sql).await {
-        Ok(out) => out,
-        Err(e) => panic!("`{sql}` failed: {e}\n{}", cluster.logs()),
-    }
-}
-
-/// The rows of `sql` as tab-joined lines (`NULL` for NULL).
-async fn lines(cluster: &Cluster, conn: &mut Conn, sql: &str) -> Vec<String> {
-    exec(cluster, conn, sql)
-        .await
-        .rows()
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|c| c.clone().unwrap_or_else(|| "NULL".into()))
-                .collect::<Vec<_>>()
-                .join("\t")
-        })
-        .collect()
-}
-
 async fn scalar(cluster: &Cluster, conn: &mut Conn, sql: &str) -> String {
-    lines(cluster, conn, sql).await.join("\n")
+    cluster.lines(conn, sql).await.join("\n")
 }
 
-/// `curl -X PUT --location-trusted -u <auth> [-T body] -H ... <url>`: the reply and the
-/// HTTP status.
+/// [`regression_test::curl::put`] with the body given as bytes (written to a temp file).
 async fn curl(
     url: &str,
     auth: &str,
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> (u16, Value) {
-    let mut cmd = tokio::process::Command::new("curl");
-    cmd.args([
-        "-sS",
-        "--location-trusted",
-        "-u",
-        auth,
-        "-w",
-        "\n%{http_code}",
-    ]);
     let file = body.map(|b| {
         let mut f = tempfile::NamedTempFile::new().expect("temp file");
         f.write_all(b).expect("write body");
         f
     });
-    match &file {
-        Some(f) => {
-            cmd.arg("-T").arg(f.path());
-        }
-        None => {
-            cmd.args(["-X", "PUT"]);
-        }
-    }
-    for (k, v) in headers {
-        cmd.arg("-H").arg(format!("{k}:{v}"));
-    }
-    cmd.arg(url);
-    let out = cmd.output().await.expect("curl must be installed");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (json, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
-    let code: u16 = code.trim().parse().unwrap_or(0);
-    let value = serde_json::from_str(json.trim()).unwrap_or(Value::String(json.to_string()));
-    (code, value)
+    regression_test::curl::put(url, auth, headers, file.as_ref().map(|f| f.path())).await
 }
 
 fn load_url(cluster: &Cluster, table: &str) -> String {
@@ -161,7 +112,7 @@ async fn setup(cluster: &Cluster) -> Conn {
          DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 2"
             .into(),
     ] {
-        exec(cluster, &mut conn, &sql).await;
+        cluster.exec(&mut conn, &sql).await;
     }
     conn
 }
@@ -248,8 +199,7 @@ async fn stream_load_headers_formats_and_labels() {
     .await;
     assert_loaded(&reply, 2, 2, 0, 0);
     assert_eq!(
-        lines(
-            c,
+        c.lines(
             &mut conn,
             "SELECT k, name, v FROM t WHERE k >= 7 ORDER BY k"
         )
@@ -282,7 +232,8 @@ async fn stream_load_headers_formats_and_labels() {
     .await;
     assert_loaded(&reply, 4, 2, 0, 2);
     assert_eq!(
-        lines(c, &mut conn, "SELECT k FROM t WHERE k >= 10 ORDER BY k").await,
+        c.lines(&mut conn, "SELECT k FROM t WHERE k >= 10 ORDER BY k")
+            .await,
         ["11", "13"]
     );
 
@@ -314,8 +265,7 @@ async fn stream_load_headers_formats_and_labels() {
     .await;
     assert_loaded(&reply, 1, 1, 0, 0);
     assert_eq!(
-        lines(
-            c,
+        c.lines(
             &mut conn,
             "SELECT name FROM t WHERE k IN (20, 21) ORDER BY k"
         )
@@ -358,7 +308,8 @@ async fn stream_load_headers_formats_and_labels() {
     .await;
     assert_eq!(field(&reply, "Status"), "Fail", "{reply}");
     assert_eq!(
-        lines(c, &mut conn, "SELECT name FROM t WHERE k >= 30 ORDER BY k").await,
+        c.lines(&mut conn, "SELECT name FROM t WHERE k >= 30 ORDER BY k")
+            .await,
         ["gz", "gz", "zs", "lz"]
     );
 
@@ -413,8 +364,7 @@ async fn stream_load_headers_formats_and_labels() {
     .await;
     assert_loaded(&reply, 1, 1, 0, 0);
     assert_eq!(
-        lines(
-            c,
+        c.lines(
             &mut conn,
             "SELECT k, name, v FROM t WHERE k >= 40 ORDER BY k"
         )
@@ -442,7 +392,7 @@ async fn stream_load_headers_formats_and_labels() {
         .as_str()
         .expect("ErrorURL")
         .to_string();
-    let log = reqwest_get(&url).await;
+    let log = regression_test::curl::get(&url).await.1;
     assert!(log.contains("less than schema column number"), "{log}");
     assert!(log.contains("too long"), "{log}");
     assert!(log.contains("null value for not null column"), "{log}");
@@ -465,7 +415,7 @@ async fn stream_load_headers_formats_and_labels() {
     assert_loaded(&reply, 5, 1, 4, 0);
     assert!(field(&reply, "ErrorURL").is_string());
     assert_eq!(
-        lines(c, &mut conn, "SELECT k FROM t WHERE k >= 50").await,
+        c.lines(&mut conn, "SELECT k FROM t WHERE k >= 50").await,
         ["50"]
     );
 
@@ -481,7 +431,7 @@ async fn stream_load_headers_formats_and_labels() {
     .await;
     assert_loaded(&reply, 2, 2, 0, 0);
     assert_eq!(
-        lines(c, &mut conn, "SELECT k, ti, d, dt, dec, s, lg, dflt FROM typed ORDER BY k").await,
+        c.lines(&mut conn, "SELECT k, ti, d, dt, dec, s, lg, dflt FROM typed ORDER BY k").await,
         [
             "1\tNULL\t2024-01-02\t2024-01-02 03:04:05\t12.35\tabcd\t170141183460469231731687303715884105727\t7",
             "2\t5\tNULL\t2024-01-02 03:04:05\t1.50\tab\t-1\t7"
@@ -648,28 +598,28 @@ async fn stream_load_headers_formats_and_labels() {
     assert_eq!(code, 401);
 
     // SHOW STREAM LOAD / SHOW LOAD / SHOW TRANSACTION.
-    let rows = lines(c, &mut conn, "SHOW STREAM LOAD WHERE LABEL = 'ratio1'").await;
+    let rows = c
+        .lines(&mut conn, "SHOW STREAM LOAD WHERE LABEL = 'ratio1'")
+        .await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     let cols: Vec<&str> = rows[0].split('\t').collect();
     assert_eq!(&cols[..5], ["ratio1", DB, "t", "127.0.0.1", "Success"]);
     assert_eq!(&cols[7..11], ["5", "1", "4", "0"]);
     assert!(cols[6].contains("_load_error_log"), "{cols:?}");
-    let state = lines(c, &mut conn, "SHOW LOAD WHERE LABEL = 'csv1'").await;
+    let state = c.lines(&mut conn, "SHOW LOAD WHERE LABEL = 'csv1'").await;
     assert_eq!(state.len(), 1);
     assert_eq!(state[0].split('\t').nth(2), Some("FINISHED"));
-    let txn = lines(
-        c,
-        &mut conn,
-        &format!("SHOW TRANSACTION WHERE ID = {txn_id}"),
-    )
-    .await;
+    let txn = c
+        .lines(&mut conn, &format!("SHOW TRANSACTION WHERE ID = {txn_id}"))
+        .await;
     assert_eq!(txn[0].split('\t').nth(3), Some("ABORTED"), "{txn:?}");
-    let txn = lines(c, &mut conn, "SHOW TRANSACTION WHERE LABEL = 'tpc1'").await;
+    let txn = c
+        .lines(&mut conn, "SHOW TRANSACTION WHERE LABEL = 'tpc1'")
+        .await;
     assert_eq!(txn[0].split('\t').nth(3), Some("VISIBLE"), "{txn:?}");
 
     // INSERT ... WITH LABEL, and label reuse through SQL.
-    exec(
-        c,
+    c.exec(
         &mut conn,
         "INSERT INTO t WITH LABEL ins1 VALUES (80, 'i', 1)",
     )
@@ -684,29 +634,25 @@ async fn stream_load_headers_formats_and_labels() {
     let reply = load(c, "t", &[("label", "ins1")], b"82\ti\t1\n").await;
     assert_eq!(field(&reply, "Status"), "Label Already Exists");
     assert_eq!(
-        lines(c, &mut conn, "SELECT k FROM t WHERE k >= 80").await,
+        c.lines(&mut conn, "SELECT k FROM t WHERE k >= 80").await,
         ["80"]
     );
-    let state = lines(c, &mut conn, "SHOW LOAD WHERE LABEL = 'ins1'").await;
+    let state = c.lines(&mut conn, "SHOW LOAD WHERE LABEL = 'ins1'").await;
     assert_eq!(state[0].split('\t').nth(4), Some("INSERT"), "{state:?}");
 
     // BEGIN; INSERT; INSERT; COMMIT: all visible at once; ROLLBACK: none.
-    exec(c, &mut conn, "BEGIN WITH LABEL txn_a").await;
-    exec(c, &mut conn, "INSERT INTO t VALUES (90, 'x', 1)").await;
-    exec(
-        c,
-        &mut conn,
-        "INSERT INTO t VALUES (91, 'y', 1), (92, 'z', 1)",
-    )
-    .await;
-    exec(c, &mut conn, "INSERT INTO typed (k) VALUES (90)").await;
+    c.exec(&mut conn, "BEGIN WITH LABEL txn_a").await;
+    c.exec(&mut conn, "INSERT INTO t VALUES (90, 'x', 1)").await;
+    c.exec(&mut conn, "INSERT INTO t VALUES (91, 'y', 1), (92, 'z', 1)")
+        .await;
+    c.exec(&mut conn, "INSERT INTO typed (k) VALUES (90)").await;
     let mut other = c.connect().await;
-    exec(c, &mut other, &format!("USE {DB}")).await;
+    c.exec(&mut other, &format!("USE {DB}")).await;
     assert_eq!(
         scalar(c, &mut other, "SELECT count(*) FROM t WHERE k >= 90").await,
         "0"
     );
-    exec(c, &mut conn, "COMMIT").await;
+    c.exec(&mut conn, "COMMIT").await;
     assert_eq!(
         scalar(c, &mut other, "SELECT count(*) FROM t WHERE k >= 90").await,
         "3"
@@ -715,20 +661,23 @@ async fn stream_load_headers_formats_and_labels() {
         scalar(c, &mut other, "SELECT count(*) FROM typed WHERE k = 90").await,
         "1"
     );
-    exec(c, &mut conn, "BEGIN").await;
-    exec(c, &mut conn, "INSERT INTO t VALUES (95, 'r', 1)").await;
-    exec(c, &mut conn, "ROLLBACK").await;
+    c.exec(&mut conn, "BEGIN").await;
+    c.exec(&mut conn, "INSERT INTO t VALUES (95, 'r', 1)").await;
+    c.exec(&mut conn, "ROLLBACK").await;
     assert_eq!(
         scalar(c, &mut other, "SELECT count(*) FROM t WHERE k >= 95").await,
         "0"
     );
     // A client that leaves inside a transaction: nothing of it becomes visible.
-    exec(c, &mut other, "BEGIN WITH LABEL txn_left").await;
-    exec(c, &mut other, "INSERT INTO t VALUES (96, 'l', 1)").await;
+    c.exec(&mut other, "BEGIN WITH LABEL txn_left").await;
+    c.exec(&mut other, "INSERT INTO t VALUES (96, 'l', 1)")
+        .await;
     drop(other);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let t = lines(c, &mut conn, "SHOW TRANSACTION WHERE LABEL = 'txn_left'").await;
+        let t = c
+            .lines(&mut conn, "SHOW TRANSACTION WHERE LABEL = 'txn_left'")
+            .await;
         if t.first().and_then(|r| r.split('\t').nth(3)) == Some("ABORTED") {
             break;
         }
@@ -742,16 +691,6 @@ async fn stream_load_headers_formats_and_labels() {
         scalar(c, &mut conn, "SELECT count(*) FROM t WHERE k >= 95").await,
         "0"
     );
-}
-
-/// A GET through curl (the error log).
-async fn reqwest_get(url: &str) -> String {
-    let out = tokio::process::Command::new("curl")
-        .args(["-sS", url])
-        .output()
-        .await
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// Sends a stream-load request by hand: headers, then `body` in `chunks` pieces 100 ms
@@ -791,14 +730,11 @@ async fn raw_put(
 }
 
 async fn txn_state(cluster: &Cluster, conn: &mut Conn, label: &str) -> Option<String> {
-    lines(
-        cluster,
-        conn,
-        &format!("SHOW TRANSACTION WHERE LABEL = '{label}'"),
-    )
-    .await
-    .first()
-    .and_then(|r| r.split('\t').nth(3).map(str::to_string))
+    cluster
+        .lines(conn, &format!("SHOW TRANSACTION WHERE LABEL = '{label}'"))
+        .await
+        .first()
+        .and_then(|r| r.split('\t').nth(3).map(str::to_string))
 }
 
 async fn wait_aborted(cluster: &Cluster, conn: &mut Conn, label: &str) {
@@ -867,7 +803,7 @@ async fn stream_load_faults_and_concurrency() {
     txns.dedup();
     assert_eq!(txns.len(), 8);
     // Each load published its own version: the partition went from 1 to 9.
-    let partitions = lines(&cluster, &mut conn, "SHOW PARTITIONS FROM t").await;
+    let partitions = cluster.lines(&mut conn, "SHOW PARTITIONS FROM t").await;
     assert_eq!(partitions.len(), 1, "{partitions:?}");
     assert_eq!(
         partitions[0].split('\t').nth(2),
@@ -941,13 +877,13 @@ async fn stream_load_faults_and_concurrency() {
     )
     .await;
     assert_loaded(&reply, 1, 1, 0, 0);
-    exec(&cluster, &mut conn, "CREATE TABLE one_bucket (k INT, name VARCHAR(8), v DOUBLE) DISTRIBUTED BY HASH(k) BUCKETS 1").await;
-    exec(
-        &cluster,
-        &mut conn,
-        "INSERT INTO one_bucket VALUES (1, 'a', 1), (2, 'b', 2)",
-    )
-    .await;
+    cluster.exec(&mut conn, "CREATE TABLE one_bucket (k INT, name VARCHAR(8), v DOUBLE) DISTRIBUTED BY HASH(k) BUCKETS 1").await;
+    cluster
+        .exec(
+            &mut conn,
+            "INSERT INTO one_bucket VALUES (1, 'a', 1), (2, 'b', 2)",
+        )
+        .await;
     let before = scalar(
         &cluster,
         &mut conn,

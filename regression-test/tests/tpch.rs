@@ -159,13 +159,6 @@ fn generate(dir: &Path, sf: f64) -> BTreeMap<String, u64> {
         .collect()
 }
 
-async fn exec(cluster: &Cluster, conn: &mut Conn, sql: &str) -> QueryOutput {
-    match query(conn, sql).await {
-        Ok(out) => out,
-        Err(e) => panic!("`{sql}` failed: {e}\n{}", cluster.logs()),
-    }
-}
-
 /// Stream-loads `file` into `table` with `curl --location-trusted`; the `columns` header
 /// names the table's columns plus a dummy for the empty field after each line's last '|'.
 async fn stream_load(cluster: &Cluster, table: &TableDef, file: &Path) -> Value {
@@ -174,24 +167,15 @@ async fn stream_load(cluster: &Cluster, table: &TableDef, file: &Path) -> Value 
         cluster.fe_http_addr(),
         table.name
     );
-    let columns = format!("columns:{},tpch_trailing_dummy", table.columns.join(","));
-    let out = tokio::process::Command::new("curl")
-        .args(["-sS", "--location-trusted", "-u", "root:", "-T"])
-        .arg(file)
-        .args(["-H", "column_separator:|", "-H", &columns, "-H"])
-        .arg(format!("label:tpch_{}", table.name))
-        .arg(&url)
-        .output()
-        .await
-        .expect("curl must be installed (bin/install-deps.sh)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "curl {url} failed: {}{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("stream load of {} replied {text:?}: {e}", table.name))
+    let columns = format!("{},tpch_trailing_dummy", table.columns.join(","));
+    let label = format!("tpch_{}", table.name);
+    let headers = [
+        ("column_separator", "|"),
+        ("columns", columns.as_str()),
+        ("label", label.as_str()),
+    ];
+    let (_, reply) = regression_test::curl::put(&url, "root:", &headers, Some(file)).await;
+    reply
 }
 
 /// Runs `duckdb_answers.py`, which writes `<out>/qNN.tsv`.
@@ -386,10 +370,12 @@ async fn tpch_matches_duckdb() {
 
     let cluster = Cluster::start(NUM_BE).await;
     let mut conn = cluster.connect().await;
-    exec(&cluster, &mut conn, &format!("CREATE DATABASE {DB}")).await;
-    exec(&cluster, &mut conn, &format!("USE {DB}")).await;
+    cluster
+        .exec(&mut conn, &format!("CREATE DATABASE {DB}"))
+        .await;
+    cluster.exec(&mut conn, &format!("USE {DB}")).await;
     for table in &tables {
-        exec(&cluster, &mut conn, &table.create).await;
+        cluster.exec(&mut conn, &table.create).await;
     }
     let load_started = Instant::now();
     for table in &tables {
@@ -411,12 +397,9 @@ async fn tpch_matches_duckdb() {
             table.name,
             cluster.logs()
         );
-        let out = exec(
-            &cluster,
-            &mut conn,
-            &format!("SELECT count(*) FROM {}", table.name),
-        )
-        .await;
+        let out = cluster
+            .exec(&mut conn, &format!("SELECT count(*) FROM {}", table.name))
+            .await;
         assert_eq!(
             out.rows(),
             [vec![Some(expected.to_string())]],
