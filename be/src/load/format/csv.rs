@@ -640,23 +640,8 @@ fn append_row(out: &mut BatchBuilder, src: &[u8], fields: &[(usize, usize)], who
 mod tests {
     use super::*;
     use crate::load::format::RowError;
-    use datafusion::arrow::array::Array;
 
     type Rows = Vec<Vec<Option<String>>>;
-
-    fn rows_of(out: &mut BatchBuilder) -> (Rows, Vec<RowError>) {
-        let batch = out.take();
-        let rows = (0..batch.num_rows)
-            .map(|r| {
-                batch
-                    .columns
-                    .iter()
-                    .map(|c| (!c.is_null(r)).then(|| c.value(r).to_string()))
-                    .collect()
-            })
-            .collect();
-        (rows, batch.errors)
-    }
 
     /// Decodes `body` fed in the given chunks.
     fn decode_chunks(
@@ -670,7 +655,7 @@ mod tests {
             dec.decode(c, &mut out);
         }
         dec.finish(&mut out);
-        let (rows, errors) = rows_of(&mut out);
+        let (rows, errors) = crate::load::format::take_rows(&mut out);
         (rows, errors, dec.header_names().map(<[String]>::to_vec))
     }
 
@@ -1015,11 +1000,11 @@ mod tests {
         let mut out = BatchBuilder::new(1);
         dec.decode(b"a\nb\nc", &mut out);
         assert_eq!(out.rows(), 2);
-        let (rows, _) = rows_of(&mut out);
+        let (rows, _) = crate::load::format::take_rows(&mut out);
         assert_eq!(rows, vec![vec![s("a")], vec![s("b")]]);
         dec.decode(b"d\n", &mut out);
         dec.finish(&mut out);
-        let (rows, _) = rows_of(&mut out);
+        let (rows, _) = crate::load::format::take_rows(&mut out);
         assert_eq!(rows, vec![vec![s("cd")]]);
     }
 

@@ -507,7 +507,6 @@ fn select_root<'a>(node: Node<'a>, root: &[Step]) -> Option<(&'a str, Node<'a>)>
 mod tests {
     use super::*;
     use crate::load::format::RowError;
-    use datafusion::arrow::array::Array;
 
     type Rows = Vec<Vec<Option<String>>>;
 
@@ -530,17 +529,7 @@ mod tests {
             dec.decode(c, &mut out);
         }
         dec.finish(&mut out);
-        let batch = out.take();
-        let rows = (0..batch.num_rows)
-            .map(|r| {
-                batch
-                    .columns
-                    .iter()
-                    .map(|c| (!c.is_null(r)).then(|| c.value(r).to_string()))
-                    .collect()
-            })
-            .collect();
-        (rows, batch.errors)
+        crate::load::format::take_rows(&mut out)
     }
 
     /// Decodes whole, and checks every two-chunk split and byte-by-byte feeding agree.

@@ -62,6 +62,23 @@ pub(crate) fn feed_lines(
     pending
 }
 
+/// Test helper: takes `out`'s batch as rows of optional strings and its row errors.
+#[cfg(test)]
+pub(crate) fn take_rows(out: &mut BatchBuilder) -> (Vec<Vec<Option<String>>>, Vec<RowError>) {
+    use datafusion::arrow::array::Array;
+    let batch = out.take();
+    let rows = (0..batch.num_rows)
+        .map(|r| {
+            batch
+                .columns
+                .iter()
+                .map(|c| (!c.is_null(r)).then(|| c.value(r).to_string()))
+                .collect()
+        })
+        .collect();
+    (rows, batch.errors)
+}
+
 /// Parsed rows as text columns (one `StringArray` per source column, NULL where the source
 /// said NULL) plus the rows rejected while parsing.
 #[derive(Debug)]
