@@ -173,17 +173,9 @@ impl FrontendImpl {
         };
         match req.operation.to_ascii_lowercase().as_str() {
             "commit" => {
+                // Only a pre-committed (two-phase) load may be committed here.
                 if t.status != TxnStatus::Precommitted {
-                    return Err(FeError::TxnState(match t.status {
-                        TxnStatus::Visible | TxnStatus::Committed => {
-                            format!("transaction [{txn_id}] is already visible, not pre-committed.")
-                        }
-                        TxnStatus::Aborted => format!(
-                            "transaction [{txn_id}] is already aborted. abort reason: {}",
-                            t.reason
-                        ),
-                        _ => format!("transaction [{txn_id}] is not pre-committed"),
-                    }));
+                    return Err(crate::txn::state_error(&t, "commit"));
                 }
                 crate::txn::commit(env, txn_id, t.stats.clone(), None).await?;
             }

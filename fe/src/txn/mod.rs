@@ -133,7 +133,7 @@ pub fn precommit(env: &Env, txn_id: i64, stats: LoadStats) -> Result<()> {
     Ok(())
 }
 
-fn state_error(t: &LoadTxn, what: &str) -> FeError {
+pub fn state_error(t: &LoadTxn, what: &str) -> FeError {
     let msg = match t.status {
         TxnStatus::Visible | TxnStatus::Committed => format!(
             "transaction [{}] is already {}, not pre-committed.",
@@ -308,17 +308,24 @@ pub fn add_sub_txn(env: &Env, txn_id: i64, sub_txn_id: i64, table_id: i64) -> Re
 /// effort: unpublished data also expires on the BE after `pending_data_expire_time_sec`).
 pub async fn clear_on_backends(env: &Arc<Env>, txn_ids: Vec<i64>) {
     for backend in env.alive_backends() {
-        let Some((host, port)) = crate::cluster::agent_address(env, backend) else {
-            continue;
-        };
-        let Ok(mut client) = env.clients.agent(&host, port) else {
-            continue;
-        };
-        for txn_id in &txn_ids {
-            let req = ClearTransactionRequest { txn_id: *txn_id };
-            if let Err(e) = client.clear_transaction(req).await {
-                warn!(txn_id, backend, error = %e, "clearing an aborted txn failed");
-            }
+        clear_on_backend(env, backend, &txn_ids).await;
+    }
+}
+
+/// Tells one backend to drop these txns' pending rowsets; stops at the first failed call
+/// (the backend is likely gone; it is told again when it comes back).
+async fn clear_on_backend(env: &Env, backend_id: i64, txn_ids: &[i64]) {
+    let Some((host, port)) = crate::cluster::agent_address(env, backend_id) else {
+        return;
+    };
+    let Ok(mut client) = env.clients.agent(&host, port) else {
+        return;
+    };
+    for &txn_id in txn_ids {
+        let req = ClearTransactionRequest { txn_id };
+        if let Err(e) = client.clear_transaction(req).await {
+            warn!(txn_id, backend_id, error = %e, "clearing an aborted txn failed");
+            return;
         }
     }
 }
@@ -370,21 +377,7 @@ pub async fn backend_recovered(env: Arc<Env>, backend_id: i64, restarted: bool) 
         .take(1000)
         .flat_map(|t| t.sub_txns.iter().map(|(id, _)| *id))
         .collect();
-    let Some((host, port)) = crate::cluster::agent_address(&env, backend_id) else {
-        return;
-    };
-    let Ok(mut client) = env.clients.agent(&host, port) else {
-        return;
-    };
-    for txn_id in aborted {
-        if let Err(e) = client
-            .clear_transaction(ClearTransactionRequest { txn_id })
-            .await
-        {
-            warn!(txn_id, backend_id, error = %e, "clearing an aborted txn failed");
-            return;
-        }
-    }
+    clear_on_backend(&env, backend_id, &aborted).await;
 }
 
 /// Aborts transactions past their timeout and stream loads whose coordinating BE died.
