@@ -57,16 +57,26 @@ const MAX_JSON_DOCUMENT_BYTES: usize = 100 << 20;
 
 /// Why a load failed: Doris's bracketed status code and a message.
 struct LoadError {
-    code: &'static str,
+    code: String,
     message: String,
 }
 
 impl LoadError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            code,
+            code: code.into(),
             message: message.into(),
         }
+    }
+
+    /// From a `[CODE]message` text (what [`LoadPlan`] reports); unmarked text is internal.
+    fn from_text(text: &str) -> Self {
+        for code in ["ANALYSIS_ERROR", "INVALID_ARGUMENT", "INTERNAL_ERROR"] {
+            if let Some(rest) = text.strip_prefix(&format!("[{code}]")) {
+                return Self::new(code, rest);
+            }
+        }
+        Self::new("INTERNAL_ERROR", text)
     }
 
     fn text(&self) -> String {
@@ -79,14 +89,11 @@ fn fe_status_error(status: Option<FeStatus>) -> Option<LoadError> {
     if s.code == "OK" {
         return None;
     }
-    let code = match s.code.as_str() {
-        "LABEL_ALREADY_EXISTS" => "LABEL_ALREADY_EXISTS",
-        "NOT_AUTHORIZED" => "NOT_AUTHORIZED",
-        "ANALYSIS_ERROR" => "ANALYSIS_ERROR",
-        "PUBLISH_TIMEOUT" => "PUBLISH_TIMEOUT",
-        "INVALID_ARGUMENT" => "INVALID_ARGUMENT",
-        "NOT_IMPLEMENTED_ERROR" => "NOT_IMPLEMENTED_ERROR",
-        _ => "INTERNAL_ERROR",
+    // The FE sends Doris's status names (`fe/src/service.rs`); none means it failed oddly.
+    let code = if s.code.is_empty() {
+        "INTERNAL_ERROR".to_string()
+    } else {
+        s.code
     };
     Some(LoadError::new(code, s.message))
 }
@@ -400,10 +407,7 @@ impl LoadJob {
             req.timezone.as_deref(),
         )
         .await
-        .map_err(|e| {
-            let (code, msg) = split_code(&e);
-            LoadError::new(code, msg)
-        })?;
+        .map_err(|e| LoadError::from_text(&e))?;
         let plan = Arc::new(plan);
         let mut writer = TabletsWriter::try_new(Arc::clone(&self.backend.engine), spec)
             .map_err(|e| LoadError::new("INTERNAL_ERROR", e.to_string()))?;
@@ -562,16 +566,6 @@ fn route_rows(
     Ok((kept, partitions, rejected))
 }
 
-fn split_code(text: &str) -> (&'static str, String) {
-    for code in ["ANALYSIS_ERROR", "INVALID_ARGUMENT", "INTERNAL_ERROR"] {
-        let prefix = format!("[{code}]");
-        if let Some(rest) = text.strip_prefix(&prefix) {
-            return (code, rest.to_string());
-        }
-    }
-    ("INTERNAL_ERROR", text.to_string())
-}
-
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
@@ -710,10 +704,9 @@ fn parse_body(
     let mut builder = BatchBuilder::new(plan.source_names().len());
     let mut buf = vec![0u8; READ_BUFFER];
     let send = |builder: &mut BatchBuilder| -> Result<(), LoadError> {
-        let converted = plan.convert(builder.take(), &separator).map_err(|e| {
-            let (code, msg) = split_code(&e);
-            LoadError::new(code, msg)
-        })?;
+        let converted = plan
+            .convert(builder.take(), &separator)
+            .map_err(|e| LoadError::from_text(&e))?;
         tx.blocking_send(converted)
             .map_err(|_| LoadError::new("CANCELLED", "the load was cancelled"))
     };
