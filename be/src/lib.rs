@@ -9,6 +9,7 @@ pub mod http;
 pub mod load;
 pub mod service;
 pub mod storage;
+pub mod task;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,8 +33,14 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
         (config.write_buffer_rows, config.write_buffer_size),
         config.pending_data_expire_time_sec,
     )?);
+    let channels = Arc::new(doris_proto::Channels::default());
     let backend = Arc::new(service::Backend {
-        executor: exec::FragmentExecutor::new(Arc::clone(&engine)),
+        executor: exec::FragmentExecutor::new(exec::NodeResolver {
+            engine: Arc::clone(&engine),
+            exchanges: Arc::default(),
+            channels: Arc::clone(&channels),
+        }),
+        channels,
         engine,
         config,
         start_time_ms: storage::now_ms(),

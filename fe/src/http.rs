@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -24,10 +24,7 @@ pub async fn serve(listener: tokio::net::TcpListener, env: Arc<Env>) -> std::io:
             "/api/{db}/{table}/_stream_load_2pc",
             put(redirect_to_backend),
         )
-        .route(
-            "/api/{db}/_stream_load_2pc",
-            put(redirect_2pc_without_table),
-        )
+        .route("/api/{db}/_stream_load_2pc", put(redirect_to_backend))
         .with_state(env);
     axum::serve(listener, app).await
 }
@@ -71,22 +68,11 @@ fn check_auth(env: &Env, headers: &HeaderMap) -> Result<(), Box<Response>> {
     }
 }
 
-/// A live BE for a load of `db.table`: one holding the table's tablets when known (loads
-/// write where the data lives), otherwise any live BE; round-robin among candidates.
-fn pick_backend(env: &Env, db: &str, table: Option<&str>) -> Option<(String, u16)> {
+/// A live BE to run a load, round-robin (as Doris: the BE that receives the data sends each
+/// tablet's rows to the backends holding its replicas).
+fn pick_backend(env: &Env) -> Option<(String, u16)> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let alive = env.alive_backends();
-    let holders: Vec<i64> = table
-        .and_then(|t| {
-            let catalog = env.catalog.read();
-            let table = catalog.db_by_name(db)?.table_by_name(t)?.clone();
-            Some(crate::planner::catalog::table_replica_backends(&table))
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|b| alive.contains(b))
-        .collect();
-    let candidates = if holders.is_empty() { alive } else { holders };
+    let candidates = env.alive_backends();
     if candidates.is_empty() {
         return None;
     }
@@ -96,17 +82,11 @@ fn pick_backend(env: &Env, db: &str, table: Option<&str>) -> Option<(String, u16
     Some((host, port))
 }
 
-fn redirect(
-    env: &Env,
-    headers: &HeaderMap,
-    uri: &axum::http::Uri,
-    db: &str,
-    table: Option<&str>,
-) -> Response {
+fn redirect(env: &Env, headers: &HeaderMap, uri: &axum::http::Uri) -> Response {
     if let Err(denied) = check_auth(env, headers) {
         return *denied;
     }
-    let Some((host, port)) = pick_backend(env, db, table) else {
+    let Some((host, port)) = pick_backend(env) else {
         let label = doris_common::http::header(headers, "label").unwrap_or_default();
         let reply = doris_common::http::StreamLoadReply::failed(
             label,
@@ -123,20 +103,11 @@ fn redirect(
         .into_response()
 }
 
+/// Stream load and its 2PC endpoints: 307 to a live BE with the same path and query.
 async fn redirect_to_backend(
     State(env): State<Arc<Env>>,
-    Path((db, table)): Path<(String, String)>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    redirect(&env, &headers, &uri, &db, Some(&table))
-}
-
-async fn redirect_2pc_without_table(
-    State(env): State<Arc<Env>>,
-    Path(db): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    redirect(&env, &headers, &uri, &db, None)
+    redirect(&env, &headers, &uri)
 }

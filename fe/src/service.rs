@@ -128,7 +128,12 @@ impl FrontendImpl {
                 timeout_ms: timeout_s.saturating_mul(1000),
             },
         )?;
-        let spec = crate::planner::catalog::sink_spec(&req.db, &table, txn.txn_id);
+        let spec = crate::planner::catalog::sink_spec(
+            &req.db,
+            &table,
+            txn.txn_id,
+            crate::cluster::backend_endpoints(env),
+        );
         Ok(LoadTxnBeginResponse {
             status: ok(),
             txn_id: txn.txn_id,

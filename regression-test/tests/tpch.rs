@@ -26,7 +26,7 @@ use tpchgen::generators::{
 };
 
 /// Backends in the test cluster (becomes 3 when queries run MPP).
-const NUM_BE: usize = 1;
+const NUM_BE: usize = 3;
 const DB: &str = "tpch";
 /// Scale factor when `TPCH_SF` is not set: about 87,000 rows in all, seconds to load.
 const DEFAULT_SF: f64 = 0.01;

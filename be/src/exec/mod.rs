@@ -1,7 +1,9 @@
 //! Plan-fragment execution on the BE: decodes a fragment (datafusion-proto with
-//! [`DorisCodec`]), runs it vectorized, and streams Arrow IPC batches to the caller.
-//! Entry point: [`FragmentExecutor::execute`]; running fragments can be cancelled by query id.
+//! [`DorisCodec`] and a [`NodeResolver`] for the project's nodes), runs it vectorized, and
+//! streams Arrow IPC batches to the caller. Entry point: [`FragmentExecutor::execute`];
+//! every fragment of a query can be cancelled by query id.
 
+pub mod exchange;
 pub mod scan;
 pub mod sink;
 
@@ -9,12 +11,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::TaskContext;
-use datafusion::physical_plan::execute_stream;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan, PhysicalExpr};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
-use doris_common::fragment::DorisCodec;
-use doris_proto::{ArrowBatch, ExecPlanFragmentRequest};
+use doris_common::fragment::{
+    BackendResolver, DorisCodec, ExchangeSinkSpec, ExchangeSourceSpec, ScanSpec, SinkSpec,
+};
+use doris_proto::{ArrowBatch, Channels, ExecPlanFragmentRequest};
 use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -22,22 +27,95 @@ use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
 use crate::storage::StorageEngine;
-use scan::TabletResolver;
+use exchange::{ExchangeRegistry, ExchangeSinkNode, ExchangeSourceNode};
+use sink::TabletSinkExec;
+
+/// Turns the specs of the project's nodes into nodes over this BE's storage and peers.
+#[derive(Clone)]
+pub struct NodeResolver {
+    pub engine: Arc<StorageEngine>,
+    pub exchanges: Arc<ExchangeRegistry>,
+    pub channels: Arc<Channels>,
+}
+
+impl std::fmt::Debug for NodeResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeResolver")
+    }
+}
+
+impl BackendResolver for NodeResolver {
+    fn scan(
+        &self,
+        spec: ScanSpec,
+        table_schema: SchemaRef,
+        predicate: Option<Arc<dyn PhysicalExpr>>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        scan::scan_node(&self.engine, spec, table_schema, predicate)
+    }
+
+    fn sink(
+        &self,
+        spec: SinkSpec,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(TabletSinkExec::new(
+            Arc::clone(&self.engine),
+            Arc::clone(&self.channels),
+            spec,
+            input,
+        )))
+    }
+
+    fn exchange_source(
+        &self,
+        spec: ExchangeSourceSpec,
+        schema: SchemaRef,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(ExchangeSourceNode::new(
+            spec,
+            schema,
+            Arc::clone(&self.exchanges),
+        )))
+    }
+
+    fn exchange_sink(
+        &self,
+        spec: ExchangeSinkSpec,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(ExchangeSinkNode::new(
+            spec,
+            keys,
+            input,
+            Arc::clone(&self.exchanges),
+            Arc::clone(&self.channels),
+        )))
+    }
+}
 
 pub type BatchSender = mpsc::Sender<Result<ArrowBatch, tonic::Status>>;
 
 pub struct FragmentExecutor {
     codec: Arc<DorisCodec>,
-    running: Arc<Mutex<HashMap<String, Vec<AbortHandle>>>>,
+    exchanges: Arc<ExchangeRegistry>,
+    running: Arc<Mutex<HashMap<String, HashMap<tokio::task::Id, AbortHandle>>>>,
 }
 
 impl FragmentExecutor {
-    pub fn new(engine: Arc<StorageEngine>) -> Self {
-        let resolver = Arc::new(TabletResolver { engine });
+    pub fn new(resolver: NodeResolver) -> Self {
+        let exchanges = Arc::clone(&resolver.exchanges);
         Self {
-            codec: Arc::new(DorisCodec::with_resolver(resolver)),
+            codec: Arc::new(DorisCodec::with_resolver(Arc::new(resolver))),
+            exchanges,
             running: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The registry where this BE's exchange receivers collect their data.
+    pub fn exchanges(&self) -> &ExchangeRegistry {
+        &self.exchanges
     }
 
     fn task_context(req: &ExecPlanFragmentRequest) -> Arc<TaskContext> {
@@ -64,6 +142,7 @@ impl FragmentExecutor {
         let query_id = req.query_id.clone();
         let timeout = (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms as u64));
         let qid = query_id.clone();
+        let mut running_guard = self.running.lock();
         let handle = tokio::spawn(async move {
             let work = run_fragment(req, codec, tx.clone());
             let result = match timeout {
@@ -81,19 +160,27 @@ impl FragmentExecutor {
                 // The receiver may be gone (client cancelled); nothing else to do then.
                 let _ = tx.send(Err(status)).await;
             }
-            running.lock().remove(&qid);
+            let mut running = running.lock();
+            if let Some(tasks) = running.get_mut(&qid) {
+                tasks.remove(&tokio::task::id());
+                if tasks.is_empty() {
+                    running.remove(&qid);
+                }
+            }
         });
-        self.running
-            .lock()
+        // Still holding the lock: the task cannot unregister before it is registered.
+        running_guard
             .entry(query_id)
             .or_default()
-            .push(handle.abort_handle());
+            .insert(handle.id(), handle.abort_handle());
     }
 
-    /// Aborts every fragment of `query_id` running here.
+    /// Aborts every fragment of `query_id` running here and drops its exchange data (also
+    /// how the FE releases a finished query).
     pub fn cancel(&self, query_id: &str) -> usize {
+        self.exchanges.finish_query(query_id);
         let handles = self.running.lock().remove(query_id).unwrap_or_default();
-        for h in &handles {
+        for h in handles.values() {
             h.abort();
         }
         if !handles.is_empty() {

@@ -1,6 +1,6 @@
 //! Reading tablets: turns a [`ScanSpec`] into DataFusion's Parquet scan over the segment
 //! files visible at each tablet's version, with projection, predicate pushdown (row-group
-//! zone maps, page index, late materialization) and limit. Entry: [`TabletResolver`].
+//! zone maps, page index, late materialization) and limit. Entry: [`scan_node`].
 //!
 //! For the input of an AGGREGATE KEY merge ([`ScanSpec::merge_order`]) each file also
 //! yields its rowset version and segment number as constant partition columns and each
@@ -18,78 +18,58 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 use datafusion::scalar::ScalarValue;
-use doris_common::fragment::{merge_order_fields, ScanSpec, SinkSpec, StorageResolver};
+use doris_common::fragment::{merge_order_fields, ScanSpec};
 
-use super::sink::TabletSinkExec;
 use crate::storage::StorageEngine;
 
-/// Resolves scan and sink specs against this BE's [`StorageEngine`].
-#[derive(Debug)]
-pub struct TabletResolver {
-    pub engine: Arc<StorageEngine>,
-}
-
-impl StorageResolver for TabletResolver {
-    fn scan(
-        &self,
-        spec: ScanSpec,
-        table_schema: SchemaRef,
-        predicate: Option<Arc<dyn PhysicalExpr>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let partitions = spec.output_partitions.max(1);
-        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions];
-        let mut next = 0usize;
-        for read in &spec.tablets {
-            let tablet = self.engine.tablet(read.tablet_id)?;
-            for seg in tablet.segments_at(read.version) {
-                let path = seg.path.to_string_lossy().into_owned();
-                let mut file = PartitionedFile::new(path, seg.size);
-                if spec.merge_order {
-                    file = file.with_partition_values(vec![
-                        ScalarValue::Int64(Some(seg.version)),
-                        ScalarValue::Int64(Some(seg.ordinal as i64)),
-                    ]);
-                }
-                groups[next % partitions].push(file);
-                next += 1;
+/// A node reading `spec`'s tablets from this BE's storage: `spec.output_partitions`
+/// partitions of the projected scan schema.
+pub fn scan_node(
+    engine: &StorageEngine,
+    spec: ScanSpec,
+    table_schema: SchemaRef,
+    predicate: Option<Arc<dyn PhysicalExpr>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let partitions = spec.output_partitions.max(1);
+    let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions];
+    let mut next = 0usize;
+    for read in &spec.tablets {
+        let tablet = engine.tablet(read.tablet_id)?;
+        for seg in tablet.segments_at(read.version) {
+            let path = seg.path.to_string_lossy().into_owned();
+            let mut file = PartitionedFile::new(path, seg.size);
+            if spec.merge_order {
+                file = file.with_partition_values(vec![
+                    ScalarValue::Int64(Some(seg.version)),
+                    ScalarValue::Int64(Some(seg.ordinal as i64)),
+                ]);
             }
+            groups[next % partitions].push(file);
+            next += 1;
         }
-        let schema = if spec.merge_order {
-            let [version, segment, row] = <[_; 3]>::try_from(merge_order_fields())
-                .map_err(|_| DataFusionError::Internal("three merge order fields".into()))?;
-            TableSchema::builder(Arc::clone(&table_schema))
-                .with_table_partition_cols(vec![version, segment])
-                .with_virtual_columns(vec![row])
-                .build()
-        } else {
-            TableSchema::from(&table_schema)
-        };
-        let mut source = ParquetSource::new(schema)
-            .with_enable_page_index(true)
-            .with_pushdown_filters(true);
-        if let Some(p) = predicate {
-            source = source.with_predicate(p);
-        }
-        let config =
-            FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
-                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-                .with_projection_indices(spec.projection.clone())?
-                .with_limit(spec.limit)
-                .build();
-        Ok(DataSourceExec::from_data_source(config))
     }
-
-    fn sink(
-        &self,
-        spec: SinkSpec,
-        input: Arc<dyn ExecutionPlan>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(TabletSinkExec::new(
-            Arc::clone(&self.engine),
-            spec,
-            input,
-        )))
+    let schema = if spec.merge_order {
+        let [version, segment, row] = <[_; 3]>::try_from(merge_order_fields())
+            .map_err(|_| DataFusionError::Internal("three merge order fields".into()))?;
+        TableSchema::builder(Arc::clone(&table_schema))
+            .with_table_partition_cols(vec![version, segment])
+            .with_virtual_columns(vec![row])
+            .build()
+    } else {
+        TableSchema::from(&table_schema)
+    };
+    let mut source = ParquetSource::new(schema)
+        .with_enable_page_index(true)
+        .with_pushdown_filters(true);
+    if let Some(p) = predicate {
+        source = source.with_predicate(p);
     }
+    let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+        .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+        .with_projection_indices(spec.projection.clone())?
+        .with_limit(spec.limit)
+        .build();
+    Ok(DataSourceExec::from_data_source(config))
 }
 
 #[cfg(test)]
@@ -204,9 +184,6 @@ mod tests {
             &[&[(2, 10), (1, 11), (2, 12)], &[(1, 13), (2, 14)]],
         );
         load(&engine, 101, 3, &[&[(3, 30), (2, 20)]]);
-        let resolver = TabletResolver {
-            engine: Arc::clone(&engine),
-        };
         let spec = ScanSpec {
             db: "db".into(),
             table: "t".into(),
@@ -214,6 +191,7 @@ mod tests {
             tablets: vec![TabletRead {
                 tablet_id: TABLET,
                 version: 3,
+                backends: vec![1],
             }],
             total_tablets: 1,
             selected_partitions: 1,
@@ -221,7 +199,6 @@ mod tests {
             projection: None,
             limit: None,
             output_partitions: 2,
-            replica_backends: vec![1],
             merge_order: true,
         };
         let predicate: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
@@ -229,9 +206,7 @@ mod tests {
             Operator::Eq,
             Arc::new(Literal::new(ScalarValue::Int32(Some(2)))),
         ));
-        let plan = resolver
-            .scan(spec, schema(), Some(predicate))
-            .expect("scan");
+        let plan = scan_node(&engine, spec, schema(), Some(predicate)).expect("scan");
         let names: Vec<String> = plan
             .schema()
             .fields()

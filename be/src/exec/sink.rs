@@ -1,7 +1,8 @@
 //! Writing a load's rows into tablets: validates rows against the table schema, routes
-//! them to their partition (by range or value list) and hashes them to a bucket of it,
-//! buffers per tablet, and writes sorted segments; at the end records one pending rowset
-//! per touched tablet. Entry: [`TabletSinkExec`] (built from a `SinkSpec`).
+//! them to their partition (by range or value list), hashes them to a bucket of it, and
+//! hands each tablet's rows to every replica: this BE's [`TabletStore`] or, over a
+//! `TabletWrite` stream, another backend's. Entry: [`TabletSinkExec`] (INSERT) and
+//! [`TabletsWriter`] (stream load).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -19,29 +20,39 @@ use datafusion::physical_plan::{
     execute_stream, DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
     SendableRecordBatchStream,
 };
-use doris_common::fragment::{count_schema, plain_properties, SinkSpec};
+use doris_common::fragment::{count_schema, plain_properties, ExchangeEndpoint, SinkSpec};
 use doris_common::partition::PartitionRouter;
 use doris_common::types::ColumnType;
+use doris_proto::{Channels, TabletWriteRequest, TabletWriteResponse};
 use futures::StreamExt;
-use tracing::debug;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 
-use crate::storage::tablet::{RowsetMeta, SegmentMeta};
-use crate::storage::{now_ms, remove_segment_files, segment, StorageEngine};
+use crate::storage::writer::TabletStore;
+use crate::storage::StorageEngine;
+use crate::task::AbortOnDrop;
 
 /// Seed of the bucket hash; FE bucket pruning must use the same function.
 pub const BUCKET_HASH_STATE: RandomState = RandomState::with_seed(0x646f_7269_735f_6273);
 
 pub struct TabletSinkExec {
     engine: Arc<StorageEngine>,
+    channels: Arc<Channels>,
     spec: SinkSpec,
     input: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
 }
 
 impl TabletSinkExec {
-    pub fn new(engine: Arc<StorageEngine>, spec: SinkSpec, input: Arc<dyn ExecutionPlan>) -> Self {
+    pub fn new(
+        engine: Arc<StorageEngine>,
+        channels: Arc<Channels>,
+        spec: SinkSpec,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> Self {
         Self {
             engine,
+            channels,
             spec,
             input,
             properties: plain_properties(count_schema(), 1),
@@ -90,6 +101,7 @@ impl ExecutionPlan for TabletSinkExec {
             .ok_or_else(|| DataFusionError::Internal("sink needs an input".into()))?;
         Ok(Arc::new(Self::new(
             Arc::clone(&self.engine),
+            Arc::clone(&self.channels),
             self.spec.clone(),
             input,
         )))
@@ -106,10 +118,11 @@ impl ExecutionPlan for TabletSinkExec {
             ));
         }
         let engine = Arc::clone(&self.engine);
+        let channels = Arc::clone(&self.channels);
         let spec = self.spec.clone();
         let input = Arc::clone(&self.input);
         let fut = async move {
-            let mut writer = TabletsWriter::try_new(engine, spec)?;
+            let mut writer = TabletsWriter::try_new(engine, channels, spec)?;
             let mut stream = execute_stream(input, context)?;
             let result = async {
                 while let Some(batch) = stream.next().await {
@@ -139,44 +152,40 @@ impl ExecutionPlan for TabletSinkExec {
     }
 }
 
-/// Rows buffered for one tablet and the segments already written for it.
-#[derive(Default)]
-struct TabletBuffer {
-    batches: Vec<RecordBatch>,
-    rows: usize,
-    bytes: usize,
-    segments: Vec<SegmentMeta>,
-    /// Number of the next segment file (segments may still be in flight).
-    next_segment: usize,
+/// The table's columns with their stored types: what tablets hold.
+pub(crate) fn sink_schema(spec: &SinkSpec) -> SchemaRef {
+    Arc::new(Schema::new(
+        spec.columns
+            .iter()
+            .map(|c| Field::new(&c.name, c.column_type.to_arrow(), c.nullable))
+            .collect::<Vec<_>>(),
+    ))
 }
 
-/// A segment being sorted and written on a blocking thread.
-type FlushTask = tokio::task::JoinHandle<Result<(i64, SegmentMeta)>>;
-
 pub(crate) struct TabletsWriter {
-    engine: Arc<StorageEngine>,
     spec: SinkSpec,
     schema: SchemaRef,
     router: PartitionRouter,
-    buffers: HashMap<i64, TabletBuffer>,
-    rowset_ids: HashMap<i64, String>,
     rows: u64,
     /// Per partition: the bucket the next batch goes to under random distribution.
     round_robin: Vec<usize>,
-    /// Bytes buffered across tablets.
-    buffered_bytes: usize,
-    /// At most one segment is written in the background while rows keep arriving.
-    in_flight: Option<FlushTask>,
+    /// Tablet id -> backends holding its replicas.
+    replicas: HashMap<i64, Vec<i64>>,
+    local_backend: Option<i64>,
+    /// This BE's replicas.
+    store: TabletStore,
+    /// Other backends' replicas, by backend id.
+    remotes: HashMap<i64, RemoteTablets>,
+    channels: Arc<Channels>,
 }
 
 impl TabletsWriter {
-    pub(crate) fn try_new(engine: Arc<StorageEngine>, spec: SinkSpec) -> Result<Self> {
-        let schema = Arc::new(Schema::new(
-            spec.columns
-                .iter()
-                .map(|c| Field::new(&c.name, c.column_type.to_arrow(), c.nullable))
-                .collect::<Vec<_>>(),
-        ));
+    pub(crate) fn try_new(
+        engine: Arc<StorageEngine>,
+        channels: Arc<Channels>,
+        spec: SinkSpec,
+    ) -> Result<Self> {
+        let schema = sink_schema(&spec);
         if spec.partitions.is_empty() {
             return Err(DataFusionError::Execution(format!(
                 "table `{}` has no partitions to write into",
@@ -207,17 +216,31 @@ impl TabletsWriter {
         let router = PartitionRouter::try_new(spec.partition_columns.clone(), types, &items)
             .map_err(DataFusionError::Internal)?;
         let round_robin = vec![0; spec.partitions.len()];
+        let mut replicas = HashMap::new();
+        for p in &spec.partitions {
+            for (i, tablet_id) in p.tablet_ids.iter().enumerate() {
+                if let Some(backends) = p.tablet_backends.get(i) {
+                    replicas.insert(*tablet_id, backends.clone());
+                }
+            }
+        }
+        let store = TabletStore::new(
+            Arc::clone(&engine),
+            spec.txn_id,
+            Arc::clone(&schema),
+            spec.key_columns.clone(),
+        );
         Ok(Self {
-            engine,
+            local_backend: engine.backend_id(),
             spec,
             schema,
             router,
-            buffers: HashMap::new(),
-            rowset_ids: HashMap::new(),
             rows: 0,
             round_robin,
-            buffered_bytes: 0,
-            in_flight: None,
+            replicas,
+            store,
+            remotes: HashMap::new(),
+            channels,
         })
     }
 
@@ -395,147 +418,147 @@ impl TabletsWriter {
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 RecordBatch::try_new(Arc::clone(&self.schema), cols)?
             };
-            let bytes = part.get_array_memory_size();
-            let buf = self.buffers.entry(tablet_id).or_default();
-            buf.rows += part.num_rows();
-            buf.bytes += bytes;
-            buf.batches.push(part);
-            self.buffered_bytes += bytes;
-            if buf.rows >= self.engine.write_buffer_rows {
-                self.flush(tablet_id).await?;
+            self.dispatch(tablet_id, part).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands one tablet's rows to every replica: this BE's store or a remote writer.
+    async fn dispatch(&mut self, tablet_id: i64, part: RecordBatch) -> Result<()> {
+        let backends = self.replicas.get(&tablet_id).cloned().unwrap_or_default();
+        if backends.is_empty() {
+            // A write plan without placement (older FE): the tablet is local.
+            return self.store.add(tablet_id, part).await;
+        }
+        for backend_id in backends {
+            if Some(backend_id) == self.local_backend {
+                self.store.add(tablet_id, part.clone()).await?;
+            } else {
+                self.remote(backend_id)?.send(tablet_id, &part).await?;
             }
         }
-        // Bounded memory: past the byte budget, write out the largest buffer early.
-        while self.buffered_bytes > self.engine.write_buffer_bytes {
-            let largest = self
-                .buffers
+        Ok(())
+    }
+
+    /// The writer into `backend_id`'s tablets, opened on first use.
+    fn remote(&mut self, backend_id: i64) -> Result<&mut RemoteTablets> {
+        if !self.remotes.contains_key(&backend_id) {
+            let endpoint = self
+                .spec
+                .backends
                 .iter()
-                .max_by_key(|(_, b)| b.bytes)
-                .map(|(id, _)| *id);
-            match largest {
-                Some(id) if self.buffers.get(&id).is_some_and(|b| b.rows > 0) => {
-                    self.flush(id).await?
-                }
-                _ => break,
-            }
+                .find(|e| e.backend_id == backend_id)
+                .cloned()
+                .ok_or_else(|| {
+                    DataFusionError::Execution(format!(
+                        "backend {backend_id} of a target tablet is not alive"
+                    ))
+                })?;
+            let spec_json = serde_json::to_string(&self.spec)
+                .map_err(|e| DataFusionError::Internal(format!("cannot encode write plan: {e}")))?;
+            let remote = RemoteTablets::open(&self.channels, endpoint, spec_json, &self.schema)?;
+            self.remotes.insert(backend_id, remote);
         }
-        Ok(())
+        self.remotes
+            .get_mut(&backend_id)
+            .ok_or_else(|| DataFusionError::Internal("remote writer vanished".into()))
     }
 
-    /// Starts sorting a tablet's buffered rows and writing them as one segment file on a
-    /// blocking thread, after the previous such write finished (one in flight: the caller
-    /// keeps converting rows meanwhile, and memory stays bounded).
-    async fn flush(&mut self, tablet_id: i64) -> Result<()> {
-        let Some(buf) = self.buffers.get_mut(&tablet_id) else {
-            return Ok(());
-        };
-        if buf.rows == 0 {
-            return Ok(());
-        }
-        let batches = std::mem::take(&mut buf.batches);
-        buf.rows = 0;
-        self.buffered_bytes = self.buffered_bytes.saturating_sub(buf.bytes);
-        buf.bytes = 0;
-        let seg_no = buf.next_segment;
-        buf.next_segment += 1;
-        let rowset_id = self
-            .rowset_ids
-            .entry(tablet_id)
-            .or_insert_with(StorageEngine::new_rowset_id)
-            .clone();
-        let file = format!("{rowset_id}_{seg_no}.dat");
-        let dir = self.engine.tablet_dir(tablet_id);
-        let path = dir.join(&file);
-        let schema = Arc::clone(&self.schema);
-        let keys = self.spec.key_columns.clone();
-        let options = self.engine.segment_options.clone();
-        self.wait_flush().await?;
-        self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)?;
-            let sorted = segment::sort_by_keys(&schema, &batches, &keys)?;
-            drop(batches);
-            let size = segment::write_segment(&path, &sorted, &options)?;
-            let num_rows = sorted.num_rows() as u64;
-            debug!(tablet_id, file, num_rows, size, "segment written");
-            Ok((
-                tablet_id,
-                SegmentMeta {
-                    file,
-                    num_rows,
-                    size,
-                },
-            ))
-        }));
-        Ok(())
-    }
-
-    /// Waits for the segment write in flight, if any, and records its segment.
-    async fn wait_flush(&mut self) -> Result<()> {
-        let Some(task) = self.in_flight.take() else {
-            return Ok(());
-        };
-        let (tablet_id, segment) = task
-            .await
-            .map_err(|e| DataFusionError::Execution(format!("segment writer failed: {e}")))??;
-        if let Some(buf) = self.buffers.get_mut(&tablet_id) {
-            buf.segments.push(segment);
-        }
-        Ok(())
-    }
-
-    /// Flushes every tablet and records the pending rowsets; returns rows written.
+    /// Writes out every buffer here and on the other backends, and records the pending
+    /// rowsets everywhere; returns the rows written (each counted once, not per replica).
     pub(crate) async fn finish(&mut self) -> Result<u64> {
-        let ids: Vec<i64> = self.buffers.keys().copied().collect();
-        for id in &ids {
-            self.flush(*id).await?;
+        self.store.finish().await?;
+        for (_, remote) in self.remotes.drain() {
+            remote.finish().await?;
         }
-        self.wait_flush().await?;
-        let rowsets = self.rowsets();
-        for dir in rowsets.iter().map(|r| self.engine.tablet_dir(r.tablet_id)) {
-            // Make the new files' directory entries durable before recording them.
-            if let Ok(d) = std::fs::File::open(&dir) {
-                d.sync_all()?;
-            }
-        }
-        self.engine.add_pending_rowsets(&rowsets)?;
         Ok(self.rows)
     }
 
-    fn rowsets(&self) -> Vec<RowsetMeta> {
-        let now = now_ms();
-        self.buffers
-            .iter()
-            .filter(|(_, b)| !b.segments.is_empty())
-            .filter_map(|(tablet_id, b)| {
-                Some(RowsetMeta {
-                    rowset_id: self.rowset_ids.get(tablet_id)?.clone(),
-                    tablet_id: *tablet_id,
-                    txn_id: self.spec.txn_id,
-                    start_version: 0,
-                    end_version: 0,
-                    num_rows: b.segments.iter().map(|s| s.num_rows).sum(),
-                    data_size: b.segments.iter().map(|s| s.size).sum(),
-                    segments: b.segments.clone(),
-                    creation_time_ms: now,
-                })
-            })
-            .collect()
+    /// Removes what was written (the load failed); remote writers discard theirs when
+    /// their stream ends without its end mark.
+    pub(crate) async fn discard(&mut self) {
+        self.remotes.clear();
+        self.store.discard().await;
+    }
+}
+
+/// A stream of one load's rows to the tablets of another backend (`TabletWrite`).
+struct RemoteTablets {
+    endpoint: ExchangeEndpoint,
+    schema: SchemaRef,
+    tx: mpsc::Sender<TabletWriteRequest>,
+    call: WriteCall,
+}
+
+type WriteCall =
+    AbortOnDrop<std::result::Result<tonic::Response<TabletWriteResponse>, tonic::Status>>;
+
+impl RemoteTablets {
+    fn open(
+        channels: &Channels,
+        endpoint: ExchangeEndpoint,
+        spec_json: String,
+        schema: &SchemaRef,
+    ) -> Result<Self> {
+        let mut client = channels
+            .internal(&endpoint.host, endpoint.port)
+            .map_err(DataFusionError::Execution)?;
+        let (tx, rx) = mpsc::channel(4);
+        // The first message names the load; it cannot fail: the channel is empty.
+        let _ = tx.try_send(TabletWriteRequest {
+            sink_spec_json: spec_json,
+            ..Default::default()
+        });
+        let call =
+            AbortOnDrop::spawn(async move { client.tablet_write(ReceiverStream::new(rx)).await });
+        Ok(Self {
+            endpoint,
+            schema: Arc::clone(schema),
+            tx,
+            call,
+        })
     }
 
-    /// Removes the files written so far (the load failed), once a write in flight ended.
-    pub(crate) async fn discard(&mut self) {
-        // A failed write may leave a partial file: the orphan sweep at start removes files
-        // no rowset references.
-        if let Some(Ok(Ok((tablet_id, segment)))) = match self.in_flight.take() {
-            Some(task) => Some(task.await),
-            None => None,
-        } {
-            if let Some(buf) = self.buffers.get_mut(&tablet_id) {
-                buf.segments.push(segment);
-            }
+    async fn send(&mut self, tablet_id: i64, batch: &RecordBatch) -> Result<()> {
+        let ipc = doris_common::ipc::encode(&self.schema, Some(batch))?;
+        let msg = TabletWriteRequest {
+            tablet_id,
+            ipc,
+            ..Default::default()
+        };
+        if self.tx.send(msg).await.is_err() {
+            // The call ended early; its result (reported by `finish`) says why.
+            return Err(self.error("the backend stopped reading"));
         }
-        for r in self.rowsets() {
-            remove_segment_files(&self.engine.tablet_dir(r.tablet_id), &r);
-        }
+        Ok(())
+    }
+
+    fn error(&self, message: &str) -> DataFusionError {
+        DataFusionError::Execution(format!(
+            "writing tablets on backend {} failed: {message}",
+            self.endpoint
+        ))
+    }
+
+    /// Sends the end mark and waits until the backend recorded its pending rowsets.
+    async fn finish(self) -> Result<()> {
+        let eos = TabletWriteRequest {
+            eos: true,
+            ..Default::default()
+        };
+        let sent = self.tx.send(eos).await.is_ok();
+        let Self {
+            endpoint, tx, call, ..
+        } = self;
+        drop(tx);
+        let message = match call.join().await {
+            Ok(Ok(_)) if sent => return Ok(()),
+            Ok(Ok(_)) => "the backend stopped reading".to_string(),
+            Ok(Err(status)) => status.message().to_string(),
+            Err(e) => e.to_string(),
+        };
+        Err(DataFusionError::Execution(format!(
+            "writing tablets on backend {endpoint} failed: {message}"
+        )))
     }
 }

@@ -39,6 +39,7 @@ use super::format::{BatchBuilder, RowError};
 use super::request::{BodyFormat, Compression, LoadRequest};
 use crate::exec::sink::TabletsWriter;
 use crate::service::Backend;
+use crate::task::AbortOnDrop;
 
 /// Rows per converted batch.
 const BATCH_ROWS: usize = 65_536;
@@ -390,13 +391,6 @@ impl LoadJob {
         let spec: SinkSpec = serde_json::from_str(spec_json).map_err(|e| {
             LoadError::new("INTERNAL_ERROR", format!("bad write plan from the FE: {e}"))
         })?;
-        let backend_id = self.backend.master.read().as_ref().map(|m| m.backend_id);
-        if backend_id.is_none_or(|id| spec.replica_backends != [id]) {
-            return Err(LoadError::new(
-                "NOT_IMPLEMENTED_ERROR",
-                "not supported yet: a stream load into a table whose replicas are not all on the receiving backend (send it to the FE, which redirects to the right backend)",
-            ));
-        }
         let req = &self.request;
         let plan = LoadPlan::try_new(
             &spec.columns,
@@ -409,8 +403,12 @@ impl LoadJob {
         .await
         .map_err(|e| LoadError::from_text(&e))?;
         let plan = Arc::new(plan);
-        let mut writer = TabletsWriter::try_new(Arc::clone(&self.backend.engine), spec)
-            .map_err(|e| LoadError::new("INTERNAL_ERROR", e.to_string()))?;
+        let mut writer = TabletsWriter::try_new(
+            Arc::clone(&self.backend.engine),
+            Arc::clone(&self.backend.channels),
+            spec,
+        )
+        .map_err(|e| LoadError::new("INTERNAL_ERROR", e.to_string()))?;
         // The `partitions` header: rows of other partitions are filtered.
         let allowed: Option<Vec<bool>> = (!req.partitions.is_empty()).then(|| {
             writer
@@ -564,14 +562,6 @@ fn route_rows(
     let kept = filter_record_batch(&batch, &mask)
         .map_err(|e| LoadError::new("INTERNAL_ERROR", format!("filtering rows: {e}")))?;
     Ok((kept, partitions, rejected))
-}
-
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Forwards the request body to the parser; returns the bytes received. A body that

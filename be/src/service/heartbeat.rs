@@ -55,6 +55,7 @@ impl HeartbeatService for HeartbeatImpl {
             fe_rpc_port: u16::try_from(req.fe_rpc_port).unwrap_or(9020),
             backend_id: req.backend_id,
         });
+        b.engine.set_backend_id(req.backend_id);
         let (tablets, used) = b.engine.usage();
         let (total, avail) = disk_space(b.engine.root());
         Ok(Response::new(HeartbeatResponse {

@@ -26,6 +26,8 @@ pub struct Backend {
     pub config: BeConfig,
     pub engine: Arc<StorageEngine>,
     pub executor: FragmentExecutor,
+    /// Connections to other backends (exchange, remote tablet writes).
+    pub channels: Arc<doris_proto::Channels>,
     pub start_time_ms: i64,
     /// The FE that last sent a heartbeat (where load transactions are begun).
     pub master: parking_lot::RwLock<Option<MasterInfo>>,

@@ -5,6 +5,7 @@
 pub mod meta_store;
 pub mod segment;
 pub mod tablet;
+pub mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -46,6 +47,8 @@ pub struct StorageEngine {
     pub write_buffer_rows: usize,
     /// Bytes one load may buffer across its tablets before the largest buffer is flushed.
     pub write_buffer_bytes: usize,
+    /// This backend's id in the cluster (from the FE's heartbeats; 0 before the first).
+    backend_id: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for StorageEngine {
@@ -79,6 +82,7 @@ impl StorageEngine {
             segment_options,
             write_buffer_rows: write_buffer_rows.max(1),
             write_buffer_bytes: write_buffer_bytes.max(1 << 20),
+            backend_id: std::sync::atomic::AtomicI64::new(0),
         };
         engine.load()?;
         engine.expire_pending(pending_expire_sec)?;
@@ -88,6 +92,17 @@ impl StorageEngine {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// This backend's id, once a heartbeat told it.
+    pub fn backend_id(&self) -> Option<i64> {
+        let id = self.backend_id.load(std::sync::atomic::Ordering::Relaxed);
+        (id != 0).then_some(id)
+    }
+
+    pub fn set_backend_id(&self, id: i64) {
+        self.backend_id
+            .store(id, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn load(&self) -> Result<()> {

@@ -1,6 +1,6 @@
 //! datafusion-proto extension codec for the project's plan nodes.
-//! [`DorisCodec`] encodes them on the FE; on a BE, built with a [`StorageResolver`], it
-//! decodes scans and sinks into nodes that touch that BE's tablets.
+//! [`DorisCodec`] encodes them on the FE; on a BE, built with a [`BackendResolver`], it
+//! decodes scans, sinks and exchanges into nodes that touch that BE's tablets and peers.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -16,10 +16,13 @@ use datafusion_proto::protobuf;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use super::{NumbersExec, OlapScanExec, OlapTableSinkExec, ScanSpec, SinkSpec};
+use super::{
+    ExchangeSinkExec, ExchangeSinkSpec, ExchangeSourceExec, ExchangeSourceSpec, NumbersExec,
+    OlapScanExec, OlapTableSinkExec, ScanSpec, SinkSpec,
+};
 
-/// Turns scan and sink specs into executable nodes over local storage (implemented by the BE).
-pub trait StorageResolver: Debug + Send + Sync {
+/// Turns scan, sink and exchange specs into executable nodes (implemented by the BE).
+pub trait BackendResolver: Debug + Send + Sync {
     /// A node producing `spec.output_partitions` partitions of the projected scan schema
     /// (see [`super::scan_schema`]).
     fn scan(
@@ -32,6 +35,21 @@ pub trait StorageResolver: Debug + Send + Sync {
     /// A node that writes `input` into tablets and outputs one `count` row.
     fn sink(&self, spec: SinkSpec, input: Arc<dyn ExecutionPlan>)
         -> Result<Arc<dyn ExecutionPlan>>;
+
+    /// The receiving end of an exchange: `spec.partitions` partitions of `schema`.
+    fn exchange_source(
+        &self,
+        spec: ExchangeSourceSpec,
+        schema: SchemaRef,
+    ) -> Result<Arc<dyn ExecutionPlan>>;
+
+    /// The sending end of an exchange; `keys` are over `input`'s schema.
+    fn exchange_sink(
+        &self,
+        spec: ExchangeSinkSpec,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> Result<Arc<dyn ExecutionPlan>>;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -49,12 +67,20 @@ enum Envelope {
         partitions: usize,
         empty_projection: bool,
     },
+    ExchangeSource {
+        spec: ExchangeSourceSpec,
+        schema: Vec<u8>,
+    },
+    ExchangeSink {
+        spec: ExchangeSinkSpec,
+        keys: Vec<Vec<u8>>,
+    },
 }
 
 /// The codec used for every plan fragment sent between processes.
 #[derive(Debug, Default)]
 pub struct DorisCodec {
-    resolver: Option<Arc<dyn StorageResolver>>,
+    resolver: Option<Arc<dyn BackendResolver>>,
 }
 
 impl DorisCodec {
@@ -64,7 +90,7 @@ impl DorisCodec {
     }
 
     /// A codec that decodes scans and sinks into executable nodes over local storage.
-    pub fn with_resolver(resolver: Arc<dyn StorageResolver>) -> Self {
+    pub fn with_resolver(resolver: Arc<dyn BackendResolver>) -> Self {
         Self {
             resolver: Some(resolver),
         }
@@ -80,6 +106,17 @@ fn decode_schema(bytes: &[u8]) -> Result<SchemaRef> {
     let proto = protobuf::Schema::decode(bytes)
         .map_err(|e| DataFusionError::Internal(format!("bad schema in fragment: {e}")))?;
     Ok(Arc::new((&proto).try_into()?))
+}
+
+fn decode_expr(
+    bytes: &[u8],
+    ctx: &TaskContext,
+    schema: &Schema,
+    codec: &DorisCodec,
+) -> Result<Arc<dyn PhysicalExpr>> {
+    let node = protobuf::PhysicalExprNode::decode(bytes)
+        .map_err(|e| DataFusionError::Internal(format!("bad expression in fragment: {e}")))?;
+    parse_physical_expr(&node, ctx, schema, codec)
 }
 
 impl PhysicalExtensionCodec for DorisCodec {
@@ -101,12 +138,8 @@ impl PhysicalExtensionCodec for DorisCodec {
                 let table_schema = decode_schema(&table_schema)?;
                 let predicate = match predicate {
                     Some(bytes) => {
-                        let node =
-                            protobuf::PhysicalExprNode::decode(bytes.as_slice()).map_err(|e| {
-                                DataFusionError::Internal(format!("bad predicate: {e}"))
-                            })?;
                         let schema = super::scan_schema(&table_schema, spec.merge_order);
-                        Some(parse_physical_expr(&node, ctx, &schema, self)?)
+                        Some(decode_expr(&bytes, ctx, &schema, self)?)
                     }
                     None => None,
                 };
@@ -128,6 +161,33 @@ impl PhysicalExtensionCodec for DorisCodec {
                 match &self.resolver {
                     Some(r) => r.sink(spec, Arc::clone(input)),
                     None => Ok(Arc::new(OlapTableSinkExec::new(spec, Arc::clone(input)))),
+                }
+            }
+            Envelope::ExchangeSource { spec, schema } => {
+                let schema = decode_schema(&schema)?;
+                match &self.resolver {
+                    Some(r) => r.exchange_source(spec, schema),
+                    None => Ok(Arc::new(ExchangeSourceExec::plain(spec, schema))),
+                }
+            }
+            Envelope::ExchangeSink { spec, keys } => {
+                let [input] = inputs else {
+                    return Err(DataFusionError::Internal(
+                        "exchange sink needs exactly one input".into(),
+                    ));
+                };
+                let schema = input.schema();
+                let keys = keys
+                    .iter()
+                    .map(|bytes| decode_expr(bytes, ctx, &schema, self))
+                    .collect::<Result<Vec<_>>>()?;
+                match &self.resolver {
+                    Some(r) => r.exchange_sink(spec, keys, Arc::clone(input)),
+                    None => Ok(Arc::new(ExchangeSinkExec::new(
+                        spec,
+                        keys,
+                        Arc::clone(input),
+                    ))),
                 }
             }
             Envelope::Numbers {
@@ -164,6 +224,20 @@ impl PhysicalExtensionCodec for DorisCodec {
         } else if let Some(sink) = node.downcast_ref::<OlapTableSinkExec>() {
             Envelope::Sink {
                 spec: sink.spec.clone(),
+            }
+        } else if let Some(x) = node.downcast_ref::<ExchangeSourceExec>() {
+            Envelope::ExchangeSource {
+                spec: x.spec.clone(),
+                schema: encode_schema(&x.schema())?,
+            }
+        } else if let Some(x) = node.downcast_ref::<ExchangeSinkExec>() {
+            Envelope::ExchangeSink {
+                spec: x.spec.clone(),
+                keys: x
+                    .keys
+                    .iter()
+                    .map(|k| Ok(serialize_physical_expr(k, self)?.encode_to_vec()))
+                    .collect::<Result<Vec<_>>>()?,
             }
         } else if let Some(n) = node.downcast_ref::<NumbersExec>() {
             Envelope::Numbers {

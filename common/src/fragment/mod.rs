@@ -1,14 +1,20 @@
 //! The project's own physical plan nodes and the codec that ships them inside plan fragments.
-//! The FE builds [`OlapScanExec`], [`OlapTableSinkExec`] and [`NumbersExec`]; [`DorisCodec`]
-//! serializes them with datafusion-proto, and on the BE a [`StorageResolver`] turns scan and
-//! sink specs into nodes that read and write tablets.
+//! The FE builds [`OlapScanExec`], [`OlapTableSinkExec`], [`NumbersExec`] and the exchange
+//! nodes ([`ExchangeSinkExec`], [`ExchangeSourceExec`]); [`DorisCodec`] serializes them with
+//! datafusion-proto, and on a BE a [`BackendResolver`] turns their specs into nodes that
+//! read and write tablets and exchange data with other BEs.
 
 mod codec;
+mod exchange;
 mod numbers;
 mod scan;
 mod sink;
 
-pub use codec::{DorisCodec, StorageResolver};
+pub use codec::{BackendResolver, DorisCodec};
+pub use exchange::{
+    ExchangeEndpoint, ExchangeKind, ExchangeSinkExec, ExchangeSinkSpec, ExchangeSourceExec,
+    ExchangeSourceSpec,
+};
 pub use numbers::{NumbersExec, NumbersFunction};
 pub use scan::{
     merge_order_fields, scan_schema, OlapScanExec, ScanSpec, TabletRead, ROW_COLUMN,

@@ -1,5 +1,5 @@
 //! Scan of an OLAP table's tablets at given versions. [`OlapScanExec`] is what the FE plans;
-//! a BE replaces it (through [`super::StorageResolver`]) with a reader of its segment files.
+//! a BE replaces it (through [`super::BackendResolver`]) with a reader of its segment files.
 //!
 //! A scan that feeds an AGGREGATE KEY merge ([`ScanSpec::merge_order`]) also outputs where
 //! each row comes from ([`merge_order_fields`]): the rowset version and the segment number
@@ -62,6 +62,9 @@ pub fn scan_schema(table_schema: &SchemaRef, merge_order: bool) -> SchemaRef {
 pub struct TabletRead {
     pub tablet_id: i64,
     pub version: i64,
+    /// Backends holding a replica (the FE picks one to read from).
+    #[serde(default)]
+    pub backends: Vec<i64>,
 }
 
 /// Everything a BE needs to scan an OLAP table's tablets.
@@ -80,8 +83,6 @@ pub struct ScanSpec {
     pub limit: Option<usize>,
     /// Number of output partitions the plan above expects.
     pub output_partitions: usize,
-    /// Backends holding a replica of every scanned tablet (the FE picks one to run on).
-    pub replica_backends: Vec<i64>,
     /// Also output [`merge_order_fields`] after the table columns (input of the AGGREGATE KEY
     /// merge); projection indices count them.
     #[serde(default)]

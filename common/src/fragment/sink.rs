@@ -1,6 +1,6 @@
 //! Write of a query's output into an OLAP table's tablets under a load transaction.
 //! [`OlapTableSinkExec`] is what the FE plans; a BE replaces it (through
-//! [`super::StorageResolver`]) with a writer that distributes rows to buckets.
+//! [`super::BackendResolver`]) with a writer that distributes rows to buckets.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,11 +10,12 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, PhysicalExpr, PlanProperties,
     SendableRecordBatchStream,
 };
 use serde::{Deserialize, Serialize};
 
+use super::ExchangeEndpoint;
 use crate::partition::PartitionItem;
 use crate::types::ColumnType;
 
@@ -36,6 +37,10 @@ pub struct SinkPartition {
     #[serde(default)]
     pub item: Option<PartitionItem>,
     pub tablet_ids: Vec<i64>,
+    /// Backends holding a replica of each tablet (same order as `tablet_ids`); every
+    /// replica receives the tablet's rows.
+    #[serde(default)]
+    pub tablet_backends: Vec<Vec<i64>>,
 }
 
 /// Everything a BE needs to write rows into a table under a transaction.
@@ -54,8 +59,9 @@ pub struct SinkSpec {
     #[serde(default)]
     pub partition_columns: Vec<usize>,
     pub partitions: Vec<SinkPartition>,
-    /// Backends holding a replica of every target tablet.
-    pub replica_backends: Vec<i64>,
+    /// Where the backends holding the target tablets listen (`brpc_port`).
+    #[serde(default)]
+    pub backends: Vec<ExchangeEndpoint>,
 }
 
 /// The single-column (`count`, UInt64) schema an insert plan returns.
@@ -116,6 +122,11 @@ impl ExecutionPlan for OlapTableSinkExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![&self.input]
+    }
+
+    /// One writer per statement: it routes every row to its tablets' backends.
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::SinglePartition]
     }
 
     fn apply_expressions(

@@ -5,14 +5,12 @@
 pub mod heartbeat;
 pub mod publish;
 
-use std::collections::HashMap;
-use std::time::Duration;
-
+use doris_common::fragment::ExchangeEndpoint;
 use doris_proto::backend_service_client::BackendServiceClient;
 use doris_proto::heartbeat_service_client::HeartbeatServiceClient;
 use doris_proto::internal_service_client::InternalServiceClient;
-use parking_lot::Mutex;
-use tonic::transport::{Channel, Endpoint};
+use doris_proto::{Channels, MAX_MESSAGE_BYTES};
+use tonic::transport::Channel;
 
 use crate::error::{FeError, Result};
 
@@ -22,6 +20,25 @@ pub fn agent_address(env: &crate::env::Env, backend_id: i64) -> Option<(String, 
     let state = env.backend_state.read();
     let s = state.get(&backend_id).filter(|s| s.alive)?;
     Some((host, s.be_port))
+}
+
+/// Every alive backend's id and `brpc_port` address (where plan fragments, exchanges and
+/// remote tablet writes go).
+pub fn backend_endpoints(env: &crate::env::Env) -> Vec<ExchangeEndpoint> {
+    let catalog = env.catalog.read();
+    let states = env.backend_state.read();
+    catalog
+        .backends
+        .iter()
+        .filter_map(|(id, b)| {
+            let s = states.get(id).filter(|s| s.alive)?;
+            Some(ExchangeEndpoint {
+                backend_id: *id,
+                host: b.host.clone(),
+                port: s.brpc_port,
+            })
+        })
+        .collect()
 }
 
 /// What heartbeats tell about a backend (not persisted).
@@ -42,28 +59,15 @@ pub struct BackendState {
     pub failure_count: u32,
 }
 
-const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
-
 /// gRPC channels to backends, one per address, created lazily and reused.
 #[derive(Default)]
 pub struct BackendClients {
-    channels: Mutex<HashMap<String, Channel>>,
+    channels: Channels,
 }
 
 impl BackendClients {
     fn channel(&self, host: &str, port: u16) -> Result<Channel> {
-        let addr = format!("http://{host}:{port}");
-        let mut channels = self.channels.lock();
-        if let Some(c) = channels.get(&addr) {
-            return Ok(c.clone());
-        }
-        let channel = Endpoint::from_shared(addr.clone())
-            .map_err(|e| FeError::Analysis(format!("bad backend address {addr}: {e}")))?
-            .connect_timeout(Duration::from_secs(3))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        channels.insert(addr, channel.clone());
-        Ok(channel)
+        self.channels.channel(host, port).map_err(FeError::Analysis)
     }
 
     pub fn heartbeat(&self, host: &str, port: u16) -> Result<HeartbeatServiceClient<Channel>> {
@@ -76,8 +80,8 @@ impl BackendClients {
     }
 
     pub fn internal(&self, host: &str, port: u16) -> Result<InternalServiceClient<Channel>> {
-        Ok(InternalServiceClient::new(self.channel(host, port)?)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+        self.channels
+            .internal(host, port)
+            .map_err(FeError::Analysis)
     }
 }

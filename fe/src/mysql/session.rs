@@ -167,6 +167,8 @@ pub struct ProcessInfo {
     pub query: String,
     pub query_id: String,
     pub killed: bool,
+    /// Wakes the running distributed query on `KILL QUERY`.
+    pub kill: Option<Arc<tokio::sync::Notify>>,
 }
 
 #[derive(Default)]

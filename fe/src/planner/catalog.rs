@@ -23,8 +23,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::ExecutionPlan;
 use doris_common::fragment::{
-    scan_schema, OlapScanExec, OlapTableSinkExec, ScanSpec, SinkColumn, SinkPartition, SinkSpec,
-    TabletRead,
+    scan_schema, ExchangeEndpoint, OlapScanExec, OlapTableSinkExec, ScanSpec, SinkColumn,
+    SinkPartition, SinkSpec, TabletRead,
 };
 
 use crate::catalog::{ColumnDefault, Distribution, KeysType, Table, View};
@@ -292,31 +292,11 @@ impl OlapTableProvider {
         }
         state.create_physical_plan(&plan.build()?).await
     }
-
-    /// Backends that hold a replica of every tablet of the table.
-    fn replica_backends(&self) -> Vec<i64> {
-        table_replica_backends(&self.table)
-    }
 }
 
-/// Backends holding a replica of every tablet of `table`.
-pub fn table_replica_backends(table: &Table) -> Vec<i64> {
-    let mut sets = table
-        .partitions
-        .iter()
-        .flat_map(|p| p.tablets.iter())
-        .map(|t| t.replicas.iter().map(|r| r.backend_id).collect::<Vec<_>>());
-    let Some(mut common) = sets.next() else {
-        return Vec::new();
-    };
-    for s in sets {
-        common.retain(|b| s.contains(b));
-    }
-    common
-}
-
-/// What a BE needs to write rows into `t` under `txn_id`.
-pub fn sink_spec(db: &str, t: &Table, txn_id: i64) -> SinkSpec {
+/// What a BE needs to write rows into `t` under `txn_id`; `backends` says where the
+/// backends holding the table's tablets listen.
+pub fn sink_spec(db: &str, t: &Table, txn_id: i64, backends: Vec<ExchangeEndpoint>) -> SinkSpec {
     let key_columns = t
         .key_columns
         .iter()
@@ -359,10 +339,15 @@ pub fn sink_spec(db: &str, t: &Table, txn_id: i64) -> SinkSpec {
                 name: p.name.clone(),
                 item: p.item.clone(),
                 tablet_ids: p.tablets.iter().map(|x| x.id).collect(),
+                tablet_backends: p.tablets.iter().map(tablet_backends).collect(),
             })
             .collect(),
-        replica_backends: table_replica_backends(t),
+        backends,
     }
+}
+
+fn tablet_backends(t: &crate::catalog::Tablet) -> Vec<i64> {
+    t.replicas.iter().map(|r| r.backend_id).collect()
 }
 
 fn unqualify(e: Expr) -> Result<Expr> {
@@ -432,6 +417,7 @@ impl TableProvider for OlapTableProvider {
                 p.tablets.iter().map(|t| TabletRead {
                     tablet_id: t.id,
                     version: p.visible_version,
+                    backends: tablet_backends(t),
                 })
             })
             .collect();
@@ -446,7 +432,6 @@ impl TableProvider for OlapTableProvider {
             projection: projection.cloned(),
             limit,
             output_partitions: state.config().target_partitions().max(1),
-            replica_backends: self.replica_backends(),
             merge_order: self.merge_input,
         };
         Ok(Arc::new(OlapScanExec::try_new(
@@ -470,7 +455,8 @@ impl TableProvider for OlapTableProvider {
         let txn_id = self.plan_env.insert_txn.ok_or_else(|| {
             DataFusionError::Internal("INSERT planned without a load transaction".into())
         })?;
-        let spec = sink_spec(&self.db, &self.table, txn_id);
+        // The coordinator fills in the backends' addresses when it sends the plan.
+        let spec = sink_spec(&self.db, &self.table, txn_id, Vec::new());
         Ok(Arc::new(OlapTableSinkExec::new(spec, input)))
     }
 }

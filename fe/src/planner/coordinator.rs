@@ -1,70 +1,38 @@
 //! Runs a physical plan: on the FE when it touches no tablets (constants, `numbers()`),
-//! otherwise as a plan fragment on a backend that holds every tablet it reads or writes,
-//! streaming the Arrow batches back. Entry point: [`execute_plan`].
+//! otherwise as a distributed query: the plan is cut into fragments
+//! ([`super::distribute`]), placed on backends ([`super::schedule`]), every instance is
+//! started on its backend, and the root fragment's output is streamed back from the
+//! coordinator backend. The other fragments are watched: the first failure anywhere
+//! fails the query with its message. When the query ends, fails, times out
+//! (`query_timeout`), is killed (`KILL QUERY`) or its client goes away, every backend is
+//! told to cancel and release the query. Entry point: [`execute_plan`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
-use doris_common::fragment::{DorisCodec, OlapScanExec, OlapTableSinkExec};
-use doris_proto::{CancelPlanFragmentRequest, ExecPlanFragmentRequest};
+use doris_common::fragment::{DorisCodec, ExchangeEndpoint, OlapScanExec, OlapTableSinkExec};
+use doris_proto::{ArrowBatch, CancelPlanFragmentRequest, ExecPlanFragmentRequest};
 use futures::StreamExt;
 use parking_lot::Mutex;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
 use tracing::debug;
 
+use super::{distribute, schedule};
 use crate::env::Env;
 use crate::error::{FeError, Result};
 use crate::mysql::result::RowSet;
 use crate::mysql::session::{ProcessInfo, Session};
 
-/// Backend sets required by the plan's scans and sinks (each set: any one will do).
-fn required_backends(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<Vec<i64>>) {
-    if let Some(scan) = plan.downcast_ref::<OlapScanExec>() {
-        out.push(scan.spec.replica_backends.clone());
-    }
-    if let Some(sink) = plan.downcast_ref::<OlapTableSinkExec>() {
-        out.push(sink.spec.replica_backends.clone());
-    }
-    for child in plan.children() {
-        required_backends(child, out);
-    }
-}
-
-/// Picks one alive backend holding every tablet the plan touches.
-fn choose_backend(env: &Env, sets: &[Vec<i64>]) -> Result<(i64, String, u16)> {
-    let mut common: Vec<i64> = sets.first().cloned().unwrap_or_default();
-    for s in &sets[1..] {
-        common.retain(|b| s.contains(b));
-    }
-    let catalog = env.catalog.read();
-    let states = env.backend_state.read();
-    if common.is_empty() {
-        return Err(FeError::NotSupported(
-            "a query over tables placed on different backends (distributed exchange comes with the MPP work)".into(),
-        ));
-    }
-    for id in &common {
-        if let (Some(b), Some(s)) = (catalog.backends.get(id), states.get(id)) {
-            if s.alive {
-                return Ok((*id, b.host.clone(), s.brpc_port));
-            }
-        }
-    }
-    let names: Vec<String> = common
-        .iter()
-        .map(|id| {
-            catalog
-                .backends
-                .get(id)
-                .map_or(format!("backend {id} (dropped)"), |b| b.endpoint())
-        })
-        .collect();
-    Err(FeError::Backend(format!(
-        "no alive backend holds the data: backend {} is not alive",
-        names.join(", ")
-    )))
+/// Whether the plan reads or writes tablets (and so runs on backends).
+fn touches_tablets(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.is::<OlapScanExec>()
+        || plan.is::<OlapTableSinkExec>()
+        || plan.children().into_iter().any(touches_tablets)
 }
 
 /// Executes `plan` and returns its output as a stream.
@@ -74,9 +42,7 @@ pub async fn execute_plan(
     ctx: &SessionContext,
     plan: Arc<dyn ExecutionPlan>,
 ) -> Result<RowSet> {
-    let mut sets = Vec::new();
-    required_backends(&plan, &mut sets);
-    if sets.is_empty() {
+    if !touches_tablets(&plan) {
         let stream = execute_stream(plan, ctx.task_ctx())?;
         let schema = stream.schema();
         return Ok(RowSet {
@@ -84,67 +50,99 @@ pub async fn execute_plan(
             batches: Box::pin(stream.map(|r| r.map_err(FeError::from))),
         });
     }
-    let (backend_id, host, port) = match choose_backend(env, &sets) {
-        Ok(b) => b,
+    let query_id = uuid::Uuid::new_v4().to_string();
+    let fragmented = distribute::fragment_plan(plan, &query_id, session.parallelism())?;
+    let placed = match schedule::schedule(env, &fragmented) {
+        Ok(s) => s,
         Err(_) => {
-            // Right after a restart no heartbeat may have reached the backend yet.
+            // Right after a restart no heartbeat may have reached the backends yet.
             crate::cluster::heartbeat::heartbeat_all(env).await;
-            choose_backend(env, &sets)?
+            schedule::schedule(env, &fragmented)?
         }
     };
-    let bytes = physical_plan_to_bytes_with_extension_codec(plan, &DorisCodec::new())?;
-    let query_id = uuid::Uuid::new_v4().to_string();
     let timeout = Duration::from_secs(session.query_timeout_secs().max(1));
-    let req = ExecPlanFragmentRequest {
-        query_id: query_id.clone(),
+    let kill = Arc::new(Notify::new());
+    {
+        let mut info = session.info.lock();
+        info.query_id = query_id.clone();
+        info.killed = false;
+        info.kill = Some(Arc::clone(&kill));
+    }
+    let mut query = RunningQuery {
+        env: Arc::clone(env),
+        query_id,
+        backends: placed.backends(),
+        deadline: Instant::now() + timeout,
+        timeout,
+        info: Arc::clone(&session.info),
+        kill,
+        failures: None,
+        watchers: Vec::new(),
+        released: false,
+    };
+    let template = ExecPlanFragmentRequest {
+        query_id: query.query_id.clone(),
         fragment_id: 0,
-        plan: bytes.to_vec(),
+        plan: Vec::new(),
         batch_size: session.batch_size() as i32,
         parallelism: session.parallelism() as i32,
         timeout_ms: timeout.as_millis() as i64,
         time_zone: session.var("time_zone").unwrap_or("UTC").to_string(),
     };
-    debug!(%query_id, backend_id, "sending fragment");
-    session.info.lock().query_id = query_id.clone();
-    let unavailable = |e: String| FeError::Backend(format!("backend {host}:{port} failed: {e}"));
-    let mut client = env.clients.internal(&host, port)?;
-    let mut stream = tokio::time::timeout(timeout, client.exec_plan_fragment(req))
-        .await
-        .map_err(|_| unavailable("timed out".into()))?
-        .map_err(|s| unavailable(s.message().to_string()))?
-        .into_inner();
-    let first = tokio::time::timeout(timeout, stream.message())
-        .await
-        .map_err(|_| timeout_error(timeout))?
-        .map_err(|s| status_error(&host, port, &s))?
-        .ok_or_else(|| unavailable("empty response".into()))?;
+    let root = query.start(&placed, &template)?;
+    let (host, port) = (root.0.host.clone(), root.0.port);
+    debug!(query_id = %query.query_id, fragments = placed.fragments.len(), coordinator = %root.0, "query started");
+    let mut stream = query
+        .wait(async {
+            let mut client = env.clients.internal(&host, port)?;
+            client
+                .exec_plan_fragment(root.1)
+                .await
+                .map(|r| r.into_inner())
+                .map_err(|s| status_error(&host, port, &s))
+        })
+        .await?;
+    let first = query
+        .wait(async {
+            stream
+                .message()
+                .await
+                .map_err(|s| status_error(&host, port, &s))
+        })
+        .await?
+        .ok_or_else(|| FeError::Backend(format!("backend {host}:{port} sent an empty result")))?;
     let (schema, _) = doris_common::ipc::decode(&first.ipc)
         .map_err(|e| FeError::Internal(format!("bad result from backend: {e}")))?;
-    let state = RemoteStream {
+    let state = ResultStream {
+        query,
         stream,
-        host: host.clone(),
+        host,
         port,
-        timeout,
-        info: Arc::clone(&session.info),
-        env: Arc::clone(env),
-        query_id,
         pending: Vec::new(),
+        done: false,
     };
     let batches = futures::stream::try_unfold(state, |mut st| async move {
         loop {
             if let Some(b) = st.pending.pop() {
                 return Ok(Some((b, st)));
             }
-            if st.info.lock().killed {
-                st.info.lock().killed = false;
-                st.cancel().await;
-                return Err(FeError::Analysis("Query was cancelled (KILL QUERY)".into()));
+            if st.done {
+                return Ok(None);
             }
-            let msg = tokio::time::timeout(st.timeout, st.stream.message())
-                .await
-                .map_err(|_| timeout_error(st.timeout))?
-                .map_err(|s| status_error(&st.host, st.port, &s))?;
+            let (host, port) = (st.host.clone(), st.port);
+            let stream = &mut st.stream;
+            let msg = st
+                .query
+                .wait(async {
+                    stream
+                        .message()
+                        .await
+                        .map_err(|s| status_error(&host, port, &s))
+                })
+                .await?;
             let Some(msg) = msg else {
+                st.done = true;
+                st.query.release();
                 return Ok(None);
             };
             let (_, mut batches) = doris_common::ipc::decode(&msg.ipc)
@@ -159,27 +157,149 @@ pub async fn execute_plan(
     })
 }
 
-struct RemoteStream {
-    stream: tonic::Streaming<doris_proto::ArrowBatch>,
+struct ResultStream {
+    query: RunningQuery,
+    stream: tonic::Streaming<ArrowBatch>,
     host: String,
     port: u16,
-    timeout: Duration,
-    info: Arc<Mutex<ProcessInfo>>,
-    env: Arc<Env>,
-    query_id: String,
-    pending: Vec<datafusion::arrow::record_batch::RecordBatch>,
+    pending: Vec<RecordBatch>,
+    done: bool,
 }
 
-impl RemoteStream {
-    async fn cancel(&self) {
-        if let Ok(mut c) = self.env.clients.internal(&self.host, self.port) {
-            let _ = c
-                .cancel_plan_fragment(CancelPlanFragmentRequest {
-                    query_id: self.query_id.clone(),
-                })
-                .await;
+/// A distributed query in flight. Dropping it (the client went away) or [`Self::release`]
+/// cancels what still runs and frees the query's state on every backend.
+struct RunningQuery {
+    env: Arc<Env>,
+    query_id: String,
+    backends: Vec<ExchangeEndpoint>,
+    deadline: Instant,
+    timeout: Duration,
+    info: Arc<Mutex<ProcessInfo>>,
+    kill: Arc<Notify>,
+    /// Failures of the fragments other than the root.
+    failures: Option<mpsc::Receiver<FeError>>,
+    watchers: Vec<tokio::task::JoinHandle<()>>,
+    released: bool,
+}
+
+impl RunningQuery {
+    /// Starts every instance but the root's, each watched by a task; returns where the root
+    /// runs and its request.
+    fn start(
+        &mut self,
+        placed: &schedule::Schedule,
+        template: &ExecPlanFragmentRequest,
+    ) -> Result<(ExchangeEndpoint, ExecPlanFragmentRequest)> {
+        let codec = DorisCodec::new();
+        let (fail_tx, fail_rx) = mpsc::channel(16);
+        self.failures = Some(fail_rx);
+        let mut root = None;
+        for (fragment_id, f) in placed.fragments.iter().enumerate() {
+            for (endpoint, plan) in f.instances.iter().zip(&f.plans) {
+                let bytes = physical_plan_to_bytes_with_extension_codec(Arc::clone(plan), &codec)?;
+                let req = ExecPlanFragmentRequest {
+                    fragment_id: fragment_id as i32,
+                    plan: bytes.to_vec(),
+                    ..template.clone()
+                };
+                if fragment_id == 0 {
+                    root = Some((endpoint.clone(), req));
+                    continue;
+                }
+                let env = Arc::clone(&self.env);
+                let endpoint = endpoint.clone();
+                let fail_tx = fail_tx.clone();
+                self.watchers.push(tokio::spawn(async move {
+                    if let Err(e) = run_instance(&env, &endpoint, req).await {
+                        let _ = fail_tx.send(e).await;
+                    }
+                }));
+            }
         }
+        root.ok_or_else(|| FeError::Internal("the plan has no root fragment".into()))
     }
+
+    /// Waits for `work`, failing instead on another fragment's failure, the deadline or a
+    /// KILL; any failure releases the query.
+    async fn wait<T>(&mut self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let failures = self.failures.as_mut();
+        let other = async {
+            match failures {
+                Some(rx) => match rx.recv().await {
+                    Some(e) => e,
+                    None => futures::future::pending().await,
+                },
+                None => futures::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            r = work => r,
+            e = other => Err(e),
+            _ = tokio::time::sleep_until(self.deadline) => Err(timeout_error(self.timeout)),
+            _ = self.kill.notified() => Err(FeError::Analysis("Query was cancelled (KILL QUERY)".into())),
+        };
+        if result.is_err() {
+            self.release();
+        }
+        result
+    }
+
+    /// Tells every backend of the query to cancel what still runs and drop its state.
+    fn release(&mut self) {
+        if std::mem::replace(&mut self.released, true) {
+            return;
+        }
+        for w in &self.watchers {
+            w.abort();
+        }
+        {
+            let mut info = self.info.lock();
+            info.kill = None;
+            info.killed = false;
+        }
+        let env = Arc::clone(&self.env);
+        let query_id = self.query_id.clone();
+        let backends = std::mem::take(&mut self.backends);
+        tokio::spawn(async move {
+            for b in backends {
+                if let Ok(mut c) = env.clients.internal(&b.host, b.port) {
+                    let req = CancelPlanFragmentRequest {
+                        query_id: query_id.clone(),
+                    };
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(5), c.cancel_plan_fragment(req))
+                            .await;
+                }
+            }
+        });
+    }
+}
+
+impl Drop for RunningQuery {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Runs one fragment instance that sends into an exchange, to its end.
+async fn run_instance(
+    env: &Env,
+    at: &ExchangeEndpoint,
+    req: ExecPlanFragmentRequest,
+) -> Result<()> {
+    let mut client = env.clients.internal(&at.host, at.port)?;
+    let mut stream = client
+        .exec_plan_fragment(req)
+        .await
+        .map_err(|s| status_error(&at.host, at.port, &s))?
+        .into_inner();
+    while stream
+        .message()
+        .await
+        .map_err(|s| status_error(&at.host, at.port, &s))?
+        .is_some()
+    {}
+    Ok(())
 }
 
 fn timeout_error(t: Duration) -> FeError {

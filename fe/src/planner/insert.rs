@@ -212,7 +212,7 @@ async fn write_rows(
         insert_txn: Some(txn_id),
     });
     let ctx = build_context(env, session, plan_env);
-    let plan = physical_plan(&ctx, stmt).await?;
+    let plan = physical_plan(env, session, &ctx, stmt).await?;
     let out = coordinator::execute_plan(env, session, &ctx, plan).await?;
     let batches: Vec<_> = out.batches.try_collect().await?;
     Ok(batches

@@ -6,11 +6,15 @@
 mod aggregate_model;
 pub mod catalog;
 pub mod coordinator;
+mod distribute;
+mod explain;
 pub(crate) mod information_schema;
 mod insert;
 mod names;
 mod prune;
 mod rules;
+mod schedule;
+mod subquery;
 mod views;
 
 use std::sync::Arc;
@@ -253,8 +257,15 @@ pub(crate) async fn logical_plan(ctx: &SessionContext, stmt: SqlStatement) -> Re
     Ok(plan)
 }
 
-async fn physical_plan(ctx: &SessionContext, stmt: SqlStatement) -> Result<Arc<dyn ExecutionPlan>> {
+/// The plan to execute for `stmt`; uncorrelated scalar subqueries have run already.
+async fn physical_plan(
+    env: &Arc<Env>,
+    session: &Session,
+    ctx: &SessionContext,
+    stmt: SqlStatement,
+) -> Result<Arc<dyn ExecutionPlan>> {
     let plan = logical_plan(ctx, stmt).await?;
+    let plan = subquery::inline_scalar_subqueries(env, session, ctx, plan).await?;
     Ok(ctx.state().create_physical_plan(&plan).await?)
 }
 
@@ -319,7 +330,7 @@ pub async fn run_query(env: &Arc<Env>, session: &mut Session, sql: &str) -> Resu
         return insert::run_insert(env, session, stmt, target, label).await;
     }
     let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
-    let plan = physical_plan(&ctx, stmt).await?;
+    let plan = physical_plan(env, session, &ctx, stmt).await?;
     Ok(with_display_names(
         rows(env, session, &ctx, plan).await?,
         display,
@@ -352,16 +363,20 @@ pub async fn explain(
     let ctx = build_context(env, session, plan_env);
     let logical = logical_plan(&ctx, stmt).await?;
     let physical = ctx.state().create_physical_plan(&logical).await?;
-    let mut lines = vec![
-        "PLAN FRAGMENT 0".to_string(),
-        "  PARTITION: UNPARTITIONED".to_string(),
-        String::new(),
-        "  VRESULT SINK".to_string(),
-        "     MYSQL_PROTOCAL".to_string(),
-        String::new(),
-    ];
-    let text = displayable(physical.as_ref()).indent(verbose).to_string();
-    lines.extend(text.lines().map(|l| format!("  {l}")));
+    let output: Vec<String> = physical
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let fragmented =
+        distribute::fragment_plan(Arc::clone(&physical), "explain", session.parallelism())?;
+    let mut lines = explain::render(&fragmented, &output);
+    if verbose {
+        lines.push("PHYSICAL PLAN (DataFusion)".to_string());
+        let text = displayable(physical.as_ref()).indent(true).to_string();
+        lines.extend(text.lines().map(|l| format!("  {l}")));
+    }
     if verbose {
         lines.push(String::new());
         lines.push("LOGICAL PLAN".to_string());
@@ -383,7 +398,7 @@ pub async fn explain(
 pub async fn eval_constant(env: &Arc<Env>, session: &mut Session, expr: &str) -> Result<String> {
     let stmt = parse_one(&format!("SELECT {expr}"))?;
     let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
-    let plan = physical_plan(&ctx, stmt).await?;
+    let plan = physical_plan(env, session, &ctx, stmt).await?;
     let out = coordinator::execute_plan(env, session, &ctx, plan).await?;
     let batches: Vec<_> = out.batches.try_collect().await?;
     let batch = batches

@@ -502,11 +502,7 @@ pub async fn create_table(
             alive.len()
         )));
     }
-    // Place the table's tablets on the `replicas` alive backends holding the fewest tablets.
-    let load = env.catalog.read().tablets_per_backend();
-    let mut candidates = alive.clone();
-    candidates.sort_by_key(|id| (load.get(id).copied().unwrap_or(0), *id));
-    let chosen: Vec<i64> = candidates.into_iter().take(replicas).collect();
+    let mut placement = Placement::new(env, &alive);
 
     let per_partition = 1 + i64::from(buckets) * (1 + replicas as i64);
     let n_ids = 2 + partition_defs.len() as i64 * per_partition;
@@ -527,11 +523,12 @@ pub async fn create_table(
             let tablets = (0..buckets)
                 .map(|_| Tablet {
                     id: take_id(),
-                    replicas: chosen
-                        .iter()
+                    replicas: placement
+                        .next(replicas)
+                        .into_iter()
                         .map(|b| Replica {
                             id: take_id(),
-                            backend_id: *b,
+                            backend_id: b,
                         })
                         .collect(),
                 })
@@ -591,6 +588,42 @@ fn tablet_schema(table: &Table) -> Result<TabletSchema> {
         columns,
         schema_version: table.schema_version,
     })
+}
+
+/// Chooses backends for new tablets: each replica of a tablet on a different backend, each
+/// tablet on the backends holding the fewest tablets so far (then the least data), so a
+/// table's buckets spread evenly over the cluster.
+struct Placement {
+    /// (tablets, data bytes, backend id) of every alive backend.
+    load: Vec<(usize, i64, i64)>,
+}
+
+impl Placement {
+    fn new(env: &Env, alive: &[i64]) -> Self {
+        let tablets = env.catalog.read().tablets_per_backend();
+        let states = env.backend_state.read();
+        let load = alive
+            .iter()
+            .map(|id| {
+                let bytes = states.get(id).map_or(0, |s| s.data_used_bytes);
+                (tablets.get(id).copied().unwrap_or(0), bytes, *id)
+            })
+            .collect();
+        Self { load }
+    }
+
+    /// The backends of the next tablet's `replicas` replicas.
+    fn next(&mut self, replicas: usize) -> Vec<i64> {
+        self.load.sort_unstable();
+        self.load
+            .iter_mut()
+            .take(replicas)
+            .map(|(tablets, _, id)| {
+                *tablets += 1;
+                *id
+            })
+            .collect()
+    }
 }
 
 /// Creates every replica of every tablet; on failure removes the ones created.

@@ -144,6 +144,10 @@ fn kill(env: &Env, session: &Session, id: u64, query_only: bool) -> Result<Query
     if id32 == session.connection_id && !query_only {
         return Err(FeError::NotSupported("killing your own connection".into()));
     }
-    info.lock().killed = true;
+    let mut info = info.lock();
+    info.killed = true;
+    if let Some(kill) = &info.kill {
+        kill.notify_one();
+    }
     Ok(QueryOutput::ok())
 }

@@ -1,0 +1,671 @@
+//! The distributed planner: cuts DataFusion's optimized physical plan into plan fragments
+//! joined by exchanges, as Doris does. Entry point: [`fragment_plan`]; the
+//! [`super::schedule`] module then places the fragments' instances on backends.
+//!
+//! DataFusion plans for one process with `P` partitions; its partition-crossing operators
+//! are where data must cross backends:
+//! - a hash `RepartitionExec` over distributed data becomes a hash exchange into `P`
+//!   partitions of every receiving instance (a partitioned join's two sides and a final
+//!   aggregation's input hash the same way, so equal keys meet on one instance);
+//! - `CoalescePartitionsExec` and `SortPreservingMergeExec` over distributed data become a
+//!   gather (for the merge: each instance merges its partitions, the receiver merges one
+//!   sorted stream per sender), with any LIMIT applied on both sides;
+//! - the build side of a hash join in `CollectLeft` mode (and of cross and nested-loop
+//!   joins, and uncorrelated scalar subqueries) is broadcast to every instance of the probe
+//!   side, unless the join must see the whole build side in one place to emit its unmatched
+//!   rows (LEFT/FULL/semi/anti): such a hash join is turned into a partitioned one, with both
+//!   sides hashed on the join keys;
+//! - operators that need all rows in one partition (final aggregation without GROUP BY,
+//!   global sort and limit, the table sink of INSERT) run on one instance after a gather.
+//!
+//! Every other operator runs where its input is, instance by instance. Scans are
+//! distributed: each instance reads the tablets of its backend.
+
+use std::sync::Arc;
+
+use datafusion::common::JoinType;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::joins::{
+    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
+};
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::scalar_subquery::ScalarSubqueryExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::union::{InterleaveExec, UnionExec};
+use datafusion::physical_plan::{
+    replace_children_if_necessary, Distribution, ExecutionPlan, ExecutionPlanProperties,
+    Partitioning, PhysicalExpr, PlanProperties,
+};
+use doris_common::fragment::{
+    ExchangeKind, ExchangeSinkExec, ExchangeSinkSpec, ExchangeSourceExec, ExchangeSourceSpec,
+    OlapScanExec,
+};
+
+use crate::error::{FeError, Result};
+
+/// How a part of the plan's output is spread over instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dist {
+    /// All of it on one instance.
+    Single,
+    /// Spread over several instances; `hashed`: by an exchange's hash of some keys, as the
+    /// plan's partitioning says (so equal keys are on one instance).
+    Multi { hashed: bool },
+}
+
+/// A plan fragment before placement.
+#[derive(Debug)]
+pub struct Fragment {
+    /// Fragment 0 produces the query's result; every other ends in an exchange sink.
+    pub plan: Arc<dyn ExecutionPlan>,
+    pub dist: Dist,
+}
+
+/// An exchange before placement: which fragment sends into it.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub id: u32,
+    pub kind: ExchangeKind,
+    pub from_fragment: usize,
+}
+
+/// A plan cut into fragments; fragment 0 is the root.
+#[derive(Debug)]
+pub struct FragmentedPlan {
+    pub fragments: Vec<Fragment>,
+    pub exchanges: Vec<Exchange>,
+}
+
+impl FragmentedPlan {
+    /// The fragment reading exchange `id`.
+    pub fn receiver_of(&self, id: u32) -> Option<usize> {
+        self.fragments
+            .iter()
+            .position(|f| sources(&f.plan).iter().any(|s| s.spec.exchange_id == id))
+    }
+}
+
+/// The exchange sources in a fragment's plan.
+pub fn sources(plan: &Arc<dyn ExecutionPlan>) -> Vec<&ExchangeSourceExec> {
+    let mut out = Vec::new();
+    collect_sources(plan, &mut out);
+    out
+}
+
+fn collect_sources<'a>(plan: &'a Arc<dyn ExecutionPlan>, out: &mut Vec<&'a ExchangeSourceExec>) {
+    if let Some(s) = plan.downcast_ref::<ExchangeSourceExec>() {
+        out.push(s);
+    }
+    for c in plan.children() {
+        collect_sources(c, out);
+    }
+}
+
+/// Cuts `plan` (planned for `parallelism` partitions per instance) into fragments.
+pub fn fragment_plan(
+    plan: Arc<dyn ExecutionPlan>,
+    query_id: &str,
+    parallelism: usize,
+) -> Result<FragmentedPlan> {
+    let mut b = Builder {
+        query_id: query_id.to_string(),
+        parallelism: parallelism.max(1),
+        fragments: vec![None],
+        exchanges: Vec::new(),
+    };
+    let mut root = b.rewrite(plan)?;
+    if root.dist != Dist::Single {
+        root = b.gather(root, None)?;
+    }
+    b.fragments[0] = Some(Fragment {
+        plan: root.plan,
+        dist: Dist::Single,
+    });
+    let fragments = b
+        .fragments
+        .into_iter()
+        .map(|f| f.ok_or_else(|| FeError::Internal("a fragment was not built".into())))
+        .collect::<Result<_>>()?;
+    Ok(FragmentedPlan {
+        fragments,
+        exchanges: b.exchanges,
+    })
+}
+
+struct Part {
+    plan: Arc<dyn ExecutionPlan>,
+    dist: Dist,
+}
+
+struct Builder {
+    query_id: String,
+    parallelism: usize,
+    fragments: Vec<Option<Fragment>>,
+    exchanges: Vec<Exchange>,
+}
+
+/// Join types whose result depends on the whole build (left) side being seen by one
+/// operator: the unmatched or matched-once build rows are emitted at the end.
+fn emits_build_side(join_type: JoinType) -> bool {
+    matches!(
+        join_type,
+        JoinType::Left
+            | JoinType::LeftAnti
+            | JoinType::LeftSemi
+            | JoinType::LeftMark
+            | JoinType::Full
+    )
+}
+
+/// Properties of a one-partition stream of `plan`'s rows in no particular order.
+fn single_stream_properties(plan: &Arc<dyn ExecutionPlan>) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(plan.schema()),
+        Partitioning::UnknownPartitioning(1),
+        EmissionType::Incremental,
+        Boundedness::Bounded,
+    ))
+}
+
+fn rebuild(plan: &Arc<dyn ExecutionPlan>, parts: &[Part]) -> Result<Arc<dyn ExecutionPlan>> {
+    let children: Vec<Arc<dyn ExecutionPlan>> = parts.iter().map(|p| Arc::clone(&p.plan)).collect();
+    Ok(replace_children_if_necessary(Arc::clone(plan), children)?)
+}
+
+impl Builder {
+    fn rewrite(&mut self, plan: Arc<dyn ExecutionPlan>) -> Result<Part> {
+        if plan.is::<OlapScanExec>() {
+            return Ok(Part {
+                plan,
+                dist: Dist::Multi { hashed: false },
+            });
+        }
+        let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
+        if children.is_empty() {
+            return Ok(Part {
+                plan,
+                dist: Dist::Single,
+            });
+        }
+        let mut parts = children
+            .into_iter()
+            .map(|c| self.rewrite(c))
+            .collect::<Result<Vec<_>>>()?;
+        if parts.iter().all(|p| p.dist == Dist::Single) {
+            let plan = rebuild(&plan, &parts)?;
+            return Ok(Part {
+                plan,
+                dist: Dist::Single,
+            });
+        }
+
+        if let Some(r) = plan.downcast_ref::<RepartitionExec>() {
+            let child = parts.remove(0);
+            return match r.partitioning() {
+                Partitioning::Hash(keys, _) => {
+                    let keys = keys.clone();
+                    let mut source = self.exchange(
+                        child,
+                        ExchangeKind::Hash,
+                        keys,
+                        Arc::clone(plan.properties()),
+                        None,
+                    )?;
+                    if r.preserve_order() {
+                        // An exchange interleaves its senders: restore the order per partition.
+                        if let Some(ordering) = plan.output_ordering() {
+                            source = Arc::new(
+                                SortExec::new(ordering.clone(), source)
+                                    .with_preserve_partitioning(true),
+                            );
+                        }
+                    }
+                    Ok(Part {
+                        plan: source,
+                        dist: Dist::Multi { hashed: true },
+                    })
+                }
+                _ => Ok(Part {
+                    plan: rebuild(&plan, &[child])?,
+                    dist: Dist::Multi { hashed: false },
+                }),
+            };
+        }
+        if plan.is::<CoalescePartitionsExec>() {
+            let child = parts.remove(0);
+            let fetch = plan.fetch();
+            let source = self.gather(child, fetch)?.plan;
+            let plan = Arc::new(CoalescePartitionsExec::new(source).with_fetch(fetch));
+            return Ok(Part {
+                plan,
+                dist: Dist::Single,
+            });
+        }
+        if let Some(merge) = plan.downcast_ref::<SortPreservingMergeExec>() {
+            let child = parts.remove(0);
+            let fetch = merge.fetch();
+            // Each instance merges its partitions; the receiver merges one stream per sender.
+            let local: Arc<dyn ExecutionPlan> = Arc::new(
+                SortPreservingMergeExec::new(merge.expr().clone(), Arc::clone(&child.plan))
+                    .with_fetch(fetch),
+            );
+            let properties = Arc::clone(local.properties());
+            let local = Part {
+                plan: local,
+                dist: child.dist,
+            };
+            let source = self.exchange_with(
+                local,
+                ExchangeKind::Gather,
+                Vec::new(),
+                properties,
+                fetch,
+                true,
+            )?;
+            let plan = Arc::new(
+                SortPreservingMergeExec::new(merge.expr().clone(), source).with_fetch(fetch),
+            );
+            return Ok(Part {
+                plan,
+                dist: Dist::Single,
+            });
+        }
+        if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+            if join.mode == PartitionMode::CollectLeft {
+                return self.collect_left_join(&plan, join, parts);
+            }
+        }
+        if let Some(join) = plan.downcast_ref::<NestedLoopJoinExec>() {
+            let broadcastable = !emits_build_side(*join.join_type());
+            return self.broadcast_join(&plan, parts, 0, broadcastable);
+        }
+        if plan.is::<CrossJoinExec>() {
+            return self.broadcast_join(&plan, parts, 0, true);
+        }
+        if plan.is::<ScalarSubqueryExec>() {
+            // Child 0 is the main input; every subquery's value is needed on each instance.
+            return self.broadcast_join(&plan, parts, 0, true);
+        }
+        self.generic(&plan, parts)
+    }
+
+    /// Operators without a rule of their own, by their input distribution requirements.
+    fn generic(&mut self, plan: &Arc<dyn ExecutionPlan>, parts: Vec<Part>) -> Result<Part> {
+        let requirements = plan.input_distribution_requirements().into_per_child();
+        if requirements
+            .iter()
+            .any(|r| matches!(r, Distribution::SinglePartition))
+        {
+            let parts = parts
+                .into_iter()
+                .map(|p| self.ensure_single(p))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Part {
+                plan: rebuild(plan, &parts)?,
+                dist: Dist::Single,
+            });
+        }
+        let keyed = requirements
+            .iter()
+            .any(|r| matches!(r, Distribution::KeyPartitioned(_)));
+        if keyed {
+            let mut out = Vec::with_capacity(parts.len());
+            for (part, req) in parts.into_iter().zip(requirements) {
+                out.push(match req {
+                    Distribution::KeyPartitioned(keys) => self.ensure_hashed(part, keys)?,
+                    _ => part,
+                });
+            }
+            return Ok(Part {
+                plan: rebuild(plan, &out)?,
+                dist: Dist::Multi { hashed: true },
+            });
+        }
+        if parts.len() == 1 {
+            let dist = parts[0].dist;
+            return Ok(Part {
+                plan: rebuild(plan, &parts)?,
+                dist,
+            });
+        }
+        if plan.is::<UnionExec>() {
+            // Each child keeps its instances; one computed in one place sends its rows to
+            // one instance of the union.
+            let parts = parts
+                .into_iter()
+                .map(|p| match p.dist {
+                    Dist::Single => {
+                        let properties = Arc::clone(p.plan.properties());
+                        let source =
+                            self.exchange(p, ExchangeKind::Gather, Vec::new(), properties, None)?;
+                        Ok(Part {
+                            plan: source,
+                            dist: Dist::Multi { hashed: false },
+                        })
+                    }
+                    Dist::Multi { .. } => Ok(p),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Part {
+                plan: rebuild(plan, &parts)?,
+                dist: Dist::Multi { hashed: false },
+            });
+        }
+        if plan.is::<InterleaveExec>()
+            && parts.iter().all(|p| p.dist == Dist::Multi { hashed: true })
+        {
+            return Ok(Part {
+                plan: rebuild(plan, &parts)?,
+                dist: Dist::Multi { hashed: true },
+            });
+        }
+        // Anything else with several inputs runs in one place.
+        let parts = parts
+            .into_iter()
+            .map(|p| self.ensure_single(p))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Part {
+            plan: rebuild(plan, &parts)?,
+            dist: Dist::Single,
+        })
+    }
+
+    /// A hash join that collects its left (build) side.
+    fn collect_left_join(
+        &mut self,
+        plan: &Arc<dyn ExecutionPlan>,
+        join: &HashJoinExec,
+        mut parts: Vec<Part>,
+    ) -> Result<Part> {
+        let probe_dist = parts[1].dist;
+        if probe_dist == Dist::Single || join.null_aware {
+            // NOT IN needs every probe row in one place to see its NULLs.
+            return self.generic(plan, parts);
+        }
+        if !emits_build_side(join.join_type) {
+            return self.broadcast_join(plan, parts, 0, true);
+        }
+        // LEFT/FULL/semi/anti: hash both sides on the join keys instead.
+        let right = parts
+            .pop()
+            .ok_or_else(|| FeError::Internal("join without probe side".into()))?;
+        let left = parts
+            .pop()
+            .ok_or_else(|| FeError::Internal("join without build side".into()))?;
+        let (left_keys, right_keys): (Vec<_>, Vec<_>) = join
+            .on
+            .iter()
+            .map(|(l, r)| (Arc::clone(l), Arc::clone(r)))
+            .unzip();
+        let left = self.hash_single(left, left_keys)?;
+        let right = self.ensure_hashed(right, right_keys)?;
+        let partitioned = join
+            .builder()
+            .with_partition_mode(PartitionMode::Partitioned)
+            .with_new_children(vec![left.plan, right.plan])?
+            .recompute_properties()
+            .reset_state()
+            .build_exec()?;
+        Ok(Part {
+            plan: partitioned,
+            dist: Dist::Multi { hashed: true },
+        })
+    }
+
+    /// A node whose child `build` is needed whole on every instance of its other children:
+    /// broadcast it when `broadcastable` and the others are distributed, else run in one place.
+    fn broadcast_join(
+        &mut self,
+        plan: &Arc<dyn ExecutionPlan>,
+        parts: Vec<Part>,
+        build: usize,
+        broadcastable: bool,
+    ) -> Result<Part> {
+        let main: Vec<Dist> = parts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != build)
+            .map(|(_, p)| p.dist)
+            .collect();
+        let distributed = main.iter().find(|d| **d != Dist::Single).copied();
+        let (Some(dist), true) = (distributed, broadcastable && main.len() == 1) else {
+            return self.generic(plan, parts);
+        };
+        let is_subquery = plan.is::<ScalarSubqueryExec>();
+        let parts = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let replicate = if is_subquery { i != 0 } else { i == build };
+                if replicate {
+                    self.broadcast(p)
+                } else {
+                    Ok(p)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Part {
+            plan: rebuild(plan, &parts)?,
+            dist,
+        })
+    }
+
+    /// All of `part`'s rows on every instance of the consumer, as one partition.
+    fn broadcast(&mut self, part: Part) -> Result<Part> {
+        let properties = single_stream_properties(&part.plan);
+        if let Some(id) = self.plain_gather(&part.plan) {
+            self.retarget(id, ExchangeKind::Broadcast, Vec::new(), 1);
+            return Ok(Part {
+                plan: self.source(id, ExchangeKind::Broadcast, 1, properties),
+                dist: Dist::Multi { hashed: false },
+            });
+        }
+        let plan = self.exchange(part, ExchangeKind::Broadcast, Vec::new(), properties, None)?;
+        Ok(Part {
+            plan,
+            dist: Dist::Multi { hashed: false },
+        })
+    }
+
+    /// The exchange `plan` only reads, if it is a plain gather (maybe under a coalesce): its
+    /// senders can as well broadcast or hash instead.
+    fn plain_gather(&self, plan: &Arc<dyn ExecutionPlan>) -> Option<u32> {
+        let source = match plan.downcast_ref::<CoalescePartitionsExec>() {
+            Some(c) if c.fetch().is_none() => c.input().downcast_ref::<ExchangeSourceExec>()?,
+            Some(_) => return None,
+            None => plan.downcast_ref::<ExchangeSourceExec>()?,
+        };
+        let exchange = self
+            .exchanges
+            .iter()
+            .find(|x| x.id == source.spec.exchange_id)?;
+        let sink = self
+            .fragments
+            .get(exchange.from_fragment)?
+            .as_ref()?
+            .plan
+            .downcast_ref::<ExchangeSinkExec>()?;
+        let plain = exchange.kind == ExchangeKind::Gather
+            && sink.spec.fetch.is_none()
+            && !sink.spec.per_sender_partitions;
+        plain.then_some(exchange.id)
+    }
+
+    /// Changes how exchange `id`'s senders spread their rows.
+    fn retarget(
+        &mut self,
+        id: u32,
+        kind: ExchangeKind,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        partitions: usize,
+    ) {
+        let Some(exchange) = self.exchanges.iter_mut().find(|x| x.id == id) else {
+            return;
+        };
+        exchange.kind = kind;
+        if let Some(Some(f)) = self.fragments.get_mut(exchange.from_fragment) {
+            if let Some(sink) = f.plan.downcast_ref::<ExchangeSinkExec>() {
+                let mut spec = sink.spec.clone();
+                spec.kind = kind;
+                spec.partitions = partitions;
+                f.plan = Arc::new(ExchangeSinkExec::new(spec, keys, Arc::clone(&sink.input)));
+            }
+        }
+    }
+
+    fn source(
+        &self,
+        id: u32,
+        kind: ExchangeKind,
+        partitions: usize,
+        properties: Arc<PlanProperties>,
+    ) -> Arc<dyn ExecutionPlan> {
+        Arc::new(ExchangeSourceExec::new(
+            ExchangeSourceSpec {
+                query_id: self.query_id.clone(),
+                exchange_id: id,
+                kind,
+                receiver: 0,
+                senders: 0,
+                partitions,
+            },
+            properties,
+        ))
+    }
+
+    /// `part` hashed on `keys` across instances: as is when an exchange already hashed it,
+    /// else through a new hash exchange.
+    fn ensure_hashed(&mut self, part: Part, keys: Vec<Arc<dyn PhysicalExpr>>) -> Result<Part> {
+        match part.dist {
+            Dist::Multi { hashed: true } => Ok(part),
+            Dist::Multi { hashed: false } => {
+                let properties = self.hash_properties(&part.plan, &keys);
+                let plan = self.exchange(part, ExchangeKind::Hash, keys, properties, None)?;
+                Ok(Part {
+                    plan,
+                    dist: Dist::Multi { hashed: true },
+                })
+            }
+            Dist::Single => self.hash_single(part, keys),
+        }
+    }
+
+    /// A part computed in one place, hashed across instances. A local hash repartition on
+    /// top is replaced by the exchange; a plain gather below makes its senders hash instead.
+    fn hash_single(&mut self, part: Part, keys: Vec<Arc<dyn PhysicalExpr>>) -> Result<Part> {
+        let (input, keys) = match part.plan.downcast_ref::<RepartitionExec>() {
+            Some(r) => match r.partitioning() {
+                Partitioning::Hash(k, _) => (Arc::clone(r.input()), k.clone()),
+                _ => (Arc::clone(r.input()), keys),
+            },
+            None => (Arc::clone(&part.plan), keys),
+        };
+        let properties = self.hash_properties(&input, &keys);
+        if let Some(id) = self.plain_gather(&input) {
+            self.retarget(id, ExchangeKind::Hash, keys, self.parallelism);
+            return Ok(Part {
+                plan: self.source(id, ExchangeKind::Hash, self.parallelism, properties),
+                dist: Dist::Multi { hashed: true },
+            });
+        }
+        let input = Part {
+            plan: input,
+            dist: Dist::Single,
+        };
+        let plan = self.exchange(input, ExchangeKind::Hash, keys, properties, None)?;
+        Ok(Part {
+            plan,
+            dist: Dist::Multi { hashed: true },
+        })
+    }
+
+    fn hash_properties(
+        &self,
+        plan: &Arc<dyn ExecutionPlan>,
+        keys: &[Arc<dyn PhysicalExpr>],
+    ) -> Arc<PlanProperties> {
+        Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(plan.schema()),
+            Partitioning::Hash(keys.to_vec(), self.parallelism),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ))
+    }
+
+    /// `part` in one place (a gather when it is distributed).
+    fn ensure_single(&mut self, part: Part) -> Result<Part> {
+        match part.dist {
+            Dist::Single => Ok(part),
+            Dist::Multi { .. } => self.gather(part, None),
+        }
+    }
+
+    /// All of `part`'s rows on one instance, as one partition (at most `fetch` rows).
+    fn gather(&mut self, part: Part, fetch: Option<usize>) -> Result<Part> {
+        let properties = single_stream_properties(&part.plan);
+        let plan = self.exchange(part, ExchangeKind::Gather, Vec::new(), properties, fetch)?;
+        Ok(Part {
+            plan,
+            dist: Dist::Single,
+        })
+    }
+
+    fn exchange(
+        &mut self,
+        part: Part,
+        kind: ExchangeKind,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        properties: Arc<PlanProperties>,
+        fetch: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.exchange_with(part, kind, keys, properties, fetch, false)
+    }
+
+    /// Cuts `part` off as a new fragment sending into a new exchange; returns the exchange's
+    /// source, to take `part`'s place.
+    fn exchange_with(
+        &mut self,
+        part: Part,
+        kind: ExchangeKind,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        properties: Arc<PlanProperties>,
+        fetch: Option<usize>,
+        per_sender_partitions: bool,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let id = self.exchanges.len() as u32 + 1;
+        let partitions = if kind == ExchangeKind::Hash {
+            self.parallelism
+        } else {
+            1
+        };
+        let sink = ExchangeSinkExec::new(
+            ExchangeSinkSpec {
+                query_id: self.query_id.clone(),
+                exchange_id: id,
+                kind,
+                per_sender_partitions,
+                sender: 0,
+                local: None,
+                receivers: Vec::new(),
+                partitions,
+                fetch,
+            },
+            keys,
+            part.plan,
+        );
+        let from_fragment = self.fragments.len();
+        self.fragments.push(Some(Fragment {
+            plan: Arc::new(sink),
+            dist: part.dist,
+        }));
+        self.exchanges.push(Exchange {
+            id,
+            kind,
+            from_fragment,
+        });
+        Ok(self.source(id, kind, partitions, properties))
+    }
+}
