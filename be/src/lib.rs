@@ -34,12 +34,23 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
         config.pending_data_expire_time_sec,
     )?);
     let channels = Arc::new(doris_proto::Channels::default());
+    // Plan fragments run on their own threads; this runtime lives as long as the process.
+    let exec_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .thread_name("be-exec")
+        .enable_all()
+        .build()?;
+    let exec_handle = exec_runtime.handle().clone();
+    std::mem::forget(exec_runtime);
     let backend = Arc::new(service::Backend {
-        executor: exec::FragmentExecutor::new(exec::NodeResolver {
-            engine: Arc::clone(&engine),
-            exchanges: Arc::default(),
-            channels: Arc::clone(&channels),
-        }),
+        executor: exec::FragmentExecutor::new(
+            exec::NodeResolver {
+                engine: Arc::clone(&engine),
+                exchanges: Arc::default(),
+                channels: Arc::clone(&channels),
+            },
+            exec_handle,
+        ),
         channels,
         engine,
         config,

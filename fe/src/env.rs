@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
 use crate::catalog::{Catalog, JournalEntry, ID_BATCH};
-use crate::cluster::{BackendClients, BackendState};
+use crate::cluster::{BackendClients, BackendState, TabletStat};
 use crate::config::FeConfig;
 use crate::error::Result;
 use crate::journal::EditLog;
@@ -27,6 +27,8 @@ pub struct Env {
     edit_log: Mutex<EditLog>,
     next_id: Mutex<i64>,
     pub backend_state: RwLock<HashMap<i64, BackendState>>,
+    /// Tablet sizes from the backends' reports (planner statistics; not persisted).
+    pub tablet_stats: RwLock<HashMap<i64, TabletStat>>,
     pub clients: BackendClients,
     pub sessions: SessionRegistry,
     next_connection_id: AtomicU32,
@@ -56,6 +58,7 @@ impl Env {
             edit_log: Mutex::new(recovered.log),
             next_id: Mutex::new(next_id),
             backend_state: RwLock::new(HashMap::new()),
+            tablet_stats: RwLock::new(HashMap::new()),
             clients: BackendClients::default(),
             sessions: SessionRegistry::default(),
             next_connection_id: AtomicU32::new(1),

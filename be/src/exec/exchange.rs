@@ -157,6 +157,11 @@ impl ExchangeRegistry {
         }
     }
 
+    /// Whether the query was finished or cancelled here (its late fragments are refused).
+    pub fn is_finished(&self, query_id: &str) -> bool {
+        self.inner.lock().finished.contains_key(query_id)
+    }
+
     /// Drops every slot of a finished or cancelled query; later senders are refused.
     pub fn finish_query(&self, query_id: &str) {
         let mut inner = self.inner.lock();

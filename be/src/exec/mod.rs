@@ -12,8 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::execution::TaskContext;
-use datafusion::physical_plan::{execute_stream, ExecutionPlan, PhysicalExpr};
+use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::physical_plan::{
+    execute_stream, replace_children_if_necessary, ExecutionPlan, PhysicalExpr,
+};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
 use doris_common::fragment::{
@@ -100,15 +104,19 @@ pub type BatchSender = mpsc::Sender<Result<ArrowBatch, tonic::Status>>;
 pub struct FragmentExecutor {
     codec: Arc<DorisCodec>,
     exchanges: Arc<ExchangeRegistry>,
+    /// Where fragments run: a runtime of its own, so CPU-bound operators never starve the
+    /// gRPC services (cancels, exchange streams, heartbeats) of threads.
+    runtime: tokio::runtime::Handle,
     running: Arc<Mutex<HashMap<String, HashMap<tokio::task::Id, AbortHandle>>>>,
 }
 
 impl FragmentExecutor {
-    pub fn new(resolver: NodeResolver) -> Self {
+    pub fn new(resolver: NodeResolver, runtime: tokio::runtime::Handle) -> Self {
         let exchanges = Arc::clone(&resolver.exchanges);
         Self {
             codec: Arc::new(DorisCodec::with_resolver(Arc::new(resolver))),
             exchanges,
+            runtime,
             running: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -137,13 +145,19 @@ impl FragmentExecutor {
 
     /// Starts the fragment; batches (first message: schema only) go to `tx`.
     pub fn execute(&self, req: ExecPlanFragmentRequest, tx: BatchSender) {
+        if self.exchanges.is_finished(&req.query_id) {
+            // Cancelled before this fragment arrived.
+            let status = tonic::Status::cancelled(format!("query {} was cancelled", req.query_id));
+            let _ = tx.try_send(Err(status));
+            return;
+        }
         let codec = Arc::clone(&self.codec);
         let running = Arc::clone(&self.running);
         let query_id = req.query_id.clone();
         let timeout = (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms as u64));
         let qid = query_id.clone();
         let mut running_guard = self.running.lock();
-        let handle = tokio::spawn(async move {
+        let handle = self.runtime.spawn(async move {
             let work = run_fragment(req, codec, tx.clone());
             let result = match timeout {
                 Some(t) => match tokio::time::timeout(t, work).await {
@@ -198,6 +212,7 @@ async fn run_fragment(
     let task_ctx = FragmentExecutor::task_context(&req);
     let plan = physical_plan_from_bytes_with_extension_codec(&req.plan, &task_ctx, codec.as_ref())
         .map_err(|e| tonic::Status::invalid_argument(format!("cannot decode fragment: {e}")))?;
+    let plan = cooperative(plan).map_err(df_status)?;
     let schema = plan.schema();
     let mut stream = execute_stream(plan, task_ctx).map_err(df_status)?;
     let header = doris_common::ipc::encode(&schema, None).map_err(to_status)?;
@@ -216,6 +231,33 @@ async fn run_fragment(
         }
     }
     Ok(())
+}
+
+/// Puts a [`CooperativeExec`] between every operator and its inputs: each batch passed up
+/// uses up some of the task's budget, so an operator that loops over a CPU-bound input (an
+/// aggregation over a nested-loop join) still yields now and then, and a cancelled
+/// fragment stops promptly instead of running to its end.
+fn cooperative(plan: Arc<dyn ExecutionPlan>) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    let wrapped = plan.transform_up(|node| {
+        if node.children().is_empty() || node.is::<CooperativeExec>() {
+            return Ok(Transformed::no(node));
+        }
+        let children = node
+            .children()
+            .into_iter()
+            .map(|c| -> Arc<dyn ExecutionPlan> {
+                if c.is::<CooperativeExec>() {
+                    Arc::clone(c)
+                } else {
+                    Arc::new(CooperativeExec::new(Arc::clone(c)))
+                }
+            })
+            .collect();
+        Ok(Transformed::yes(replace_children_if_necessary(
+            node, children,
+        )?))
+    })?;
+    Ok(wrapped.data)
 }
 
 /// A DataFusion error as the client should read it (without "Execution error: " etc.).

@@ -199,6 +199,7 @@ mod tests {
             projection: None,
             limit: None,
             output_partitions: 2,
+            rows: None,
             merge_order: true,
         };
         let predicate: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(

@@ -11,13 +11,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::parquet::arrow::RowNumber;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
-    SendableRecordBatchStream,
+    SendableRecordBatchStream, Statistics, StatisticsArgs,
 };
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +84,9 @@ pub struct ScanSpec {
     pub limit: Option<usize>,
     /// Number of output partitions the plan above expects.
     pub output_partitions: usize,
+    /// Rows in the scanned tablets as last reported (planner statistics), if known.
+    #[serde(default)]
+    pub rows: Option<u64>,
     /// Also output [`merge_order_fields`] after the table columns (input of the AGGREGATE KEY
     /// merge); projection indices count them.
     #[serde(default)]
@@ -164,6 +168,28 @@ impl ExecutionPlan for OlapScanExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![]
+    }
+
+    /// Row counts from the tablet reports, so DataFusion can order joins and choose to
+    /// broadcast a small side.
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let mut stats = Statistics::new_unknown(&self.schema());
+        if let Some(rows) = self.spec.rows {
+            let rows = match args.partition() {
+                Some(_) => rows / self.spec.output_partitions.max(1) as u64,
+                None => rows,
+            };
+            let rows = usize::try_from(rows).unwrap_or(usize::MAX);
+            stats.num_rows = Precision::Inexact(match self.spec.limit {
+                Some(l) => rows.min(l),
+                None => rows,
+            });
+        }
+        Ok(Arc::new(stats))
     }
 
     fn apply_expressions(

@@ -34,9 +34,71 @@ use datafusion::sql::sqlparser::ast::{
 /// documentation for the list of rewrites).
 pub fn rewrite_mysql_semantics(stmt: &mut Statement) {
     let _ = visit_expressions_mut(stmt, |expr| {
+        reassociate_div(expr);
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = visit_expressions_mut(stmt, |expr| {
         rewrite_expr(expr);
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// sqlparser's MySQL dialect parses everything after `DIV` as its right operand, so
+/// `a DIV b + 1` comes out as `a DIV (b + 1)`. In MySQL `DIV` binds like `*` and `/`
+/// (left to right, tighter than `+`, comparisons, `IS NULL`, `BETWEEN`, ...): hand the
+/// looser operator's left operand to the `DIV` and put the operator back on top.
+/// Parenthesised operands are `Expr::Nested` and stay as written.
+fn reassociate_div(expr: &mut Expr) {
+    let Expr::BinaryOp {
+        op: BinaryOperator::MyIntegerDivide,
+        right,
+        ..
+    } = expr
+    else {
+        return;
+    };
+    if left_operand(right).is_none() {
+        return;
+    }
+    let Expr::BinaryOp { left, right, .. } = std::mem::replace(expr, placeholder()) else {
+        return;
+    };
+    let mut top = *right;
+    if let Some(slot) = left_operand(&mut top) {
+        let operand = std::mem::replace(slot.as_mut(), placeholder());
+        let mut div = Expr::BinaryOp {
+            left,
+            op: BinaryOperator::MyIntegerDivide,
+            right: Box::new(operand),
+        };
+        reassociate_div(&mut div);
+        **slot = div;
+    }
+    *expr = top;
+}
+
+/// The left operand of an expression that binds no tighter than `DIV`.
+fn left_operand(e: &mut Expr) -> Option<&mut Box<Expr>> {
+    match e {
+        // `^` (bitwise XOR) is the only MySQL operator binding tighter than `DIV`.
+        Expr::BinaryOp { op, left, .. } if *op != BinaryOperator::BitwiseXor => Some(left),
+        Expr::IsNull(x)
+        | Expr::IsNotNull(x)
+        | Expr::IsTrue(x)
+        | Expr::IsNotTrue(x)
+        | Expr::IsFalse(x)
+        | Expr::IsNotFalse(x)
+        | Expr::IsUnknown(x)
+        | Expr::IsNotUnknown(x) => Some(x),
+        Expr::Between { expr, .. }
+        | Expr::InList { expr, .. }
+        | Expr::InSubquery { expr, .. }
+        | Expr::Like { expr, .. }
+        | Expr::ILike { expr, .. }
+        | Expr::RLike { expr, .. }
+        | Expr::SimilarTo { expr, .. } => Some(expr),
+        _ => None,
+    }
 }
 
 fn placeholder() -> Expr {
@@ -481,6 +543,14 @@ mod tests {
     #[test]
     fn nested_rewrites() {
         assert_eq!(q("SELECT if(10 / 4 > 2, 7 DIV 2, 0)"), "3");
+        // DIV binds like `/`: tighter than `+` and comparisons, left to right.
+        assert_eq!(q("SELECT 250 DIV 100 + 1"), "3");
+        assert_eq!(q("SELECT 250 DIV (100 + 1)"), "2");
+        assert_eq!(q("SELECT 100 DIV 10 DIV 3"), "3");
+        assert_eq!(q("SELECT 7 DIV 2 * 2"), "6");
+        assert_eq!(q("SELECT 9 DIV 2 > 3 AND 1 = 1"), "true");
+        assert_eq!(q("SELECT 9 DIV 2 BETWEEN 4 AND 4"), "true");
+        assert_eq!(q("SELECT 9 DIV 2 IN (4)"), "true");
     }
 
     #[test]

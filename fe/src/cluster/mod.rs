@@ -4,6 +4,7 @@
 
 pub mod heartbeat;
 pub mod publish;
+pub mod report;
 
 use doris_common::fragment::ExchangeEndpoint;
 use doris_proto::backend_service_client::BackendServiceClient;
@@ -39,6 +40,13 @@ pub fn backend_endpoints(env: &crate::env::Env) -> Vec<ExchangeEndpoint> {
             })
         })
         .collect()
+}
+
+/// Size of one tablet as its backend last reported it (planner statistics).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TabletStat {
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 /// What heartbeats tell about a backend (not persisted).

@@ -70,7 +70,11 @@ pub async fn publish_txn(env: &Arc<Env>, txn: &CommittedTxn) -> Result<()> {
             )));
         }
     }
-    mark_visible(env, txn.txn_id)
+    mark_visible(env, txn.txn_id)?;
+    // Fresh row counts for the planner.
+    let env = Arc::clone(env);
+    tokio::spawn(async move { super::report::refresh_tablet_stats(&env).await });
+    Ok(())
 }
 
 fn mark_visible(env: &Env, txn_id: i64) -> Result<()> {

@@ -53,7 +53,22 @@ pub async fn serve(env: Arc<Env>, listener: tokio::net::TcpListener) {
             let caps = Arc::clone(&shim.client_caps);
             let (client_r, client_w) = stream.into_split();
             let (server_side, relay_side) = tokio::io::duplex(256 * 1024);
-            let relay = tokio::spawn(relay::relay(client_r, client_w, relay_side, caps));
+            let info = Arc::clone(&shim.session.info);
+            // A client that hangs up mid-query cancels it, like KILL QUERY.
+            let client_closed = move || {
+                let mut info = info.lock();
+                if let Some(kill) = info.kill.clone() {
+                    info.killed = true;
+                    kill.notify_one();
+                }
+            };
+            let relay = tokio::spawn(relay::relay(
+                client_r,
+                client_w,
+                relay_side,
+                caps,
+                client_closed,
+            ));
             let (r, w) = tokio::io::split(server_side);
             if let Err(e) = AsyncMysqlIntermediary::run_on(shim, r, w).await {
                 debug!(connection = id, error = %e, "connection ended with error");

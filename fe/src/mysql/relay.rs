@@ -27,12 +27,15 @@ const MAX_PACKET: usize = 1 << 24;
 /// Copies bytes between `client` and `server` (the opensrv side) until either side closes,
 /// answering COM_FIELD_LIST with an empty field list.
 ///
-/// The client's capability flags (from its handshake response) are stored in `client_caps`.
+/// The client's capability flags (from its handshake response) are stored in `client_caps`;
+/// `client_closed` runs as soon as the client's side of the connection ends (so a query it
+/// was waiting for can be cancelled at once).
 pub async fn relay(
     client_r: OwnedReadHalf,
     client_w: OwnedWriteHalf,
     server: DuplexStream,
     client_caps: Arc<AtomicU32>,
+    client_closed: impl FnOnce() + Send,
 ) {
     let (mut server_r, mut server_w) = tokio::io::split(server);
     let client_w = Arc::new(Mutex::new(client_w));
@@ -124,6 +127,7 @@ pub async fn relay(
                 break;
             }
         }
+        client_closed();
         let _ = server_w.shutdown().await;
     };
     tokio::join!(to_client, to_server);

@@ -57,6 +57,10 @@ pub fn default_variables(config: &FeConfig) -> BTreeMap<String, String> {
         ("net_write_timeout", "60"),
         ("parallel_fragment_exec_instance_num", "8"),
         ("parallel_pipeline_task_num", "0"),
+        // A join's build side estimated at most this many rows is broadcast to every
+        // instance of the probe side; a larger one is shuffled with it (Doris's default is
+        // 30,000,000; one hash table per instance of up to a million rows is our default).
+        ("broadcast_row_count_limit", "1000000"),
         ("performance_schema", "0"),
         ("query_cache_size", "0"),
         ("query_cache_type", "OFF"),
@@ -143,6 +147,13 @@ impl Session {
         } else {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         }
+    }
+
+    /// `broadcast_row_count_limit`: largest estimated build side that is broadcast.
+    pub fn broadcast_row_limit(&self) -> usize {
+        self.var("broadcast_row_count_limit")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000)
     }
 
     pub fn batch_size(&self) -> usize {

@@ -314,9 +314,13 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("tmp");
         let ctx = context(dir.path());
-        let provider =
-            OlapTableProvider::try_new("db".into(), table(), Arc::new(PlanEnv::default()))
-                .expect("provider");
+        let provider = OlapTableProvider::try_new(
+            "db".into(),
+            table(),
+            Arc::new(PlanEnv::default()),
+            Arc::default(),
+        )
+        .expect("provider");
         assert!(provider.get_logical_plan().is_some());
         let state = ctx.state();
         let p = provider

@@ -151,11 +151,23 @@ impl SchemaProvider for DatabaseSchema {
             }
         };
         Ok(Some(match found {
-            Found::Table(table) => Arc::new(OlapTableProvider::try_new(
-                self.db_name.clone(),
-                *table,
-                Arc::clone(&self.plan_env),
-            )?),
+            Found::Table(table) => {
+                let rows = {
+                    let stats = self.env.tablet_stats.read();
+                    table
+                        .partitions
+                        .iter()
+                        .flat_map(|p| &p.tablets)
+                        .filter_map(|t| Some((t.id, stats.get(&t.id)?.rows)))
+                        .collect()
+                };
+                Arc::new(OlapTableProvider::try_new(
+                    self.db_name.clone(),
+                    *table,
+                    Arc::clone(&self.plan_env),
+                    Arc::new(rows),
+                )?)
+            }
             Found::View(view) => self.plan_view(&view).await?,
         }))
     }
@@ -213,18 +225,28 @@ pub struct OlapTableProvider {
     merged: Option<LogicalPlan>,
     /// Scans also output the merge order columns (this provider is the input of a merge).
     merge_input: bool,
+    /// Rows per tablet from the backends' reports (statistics; missing when unknown).
+    tablet_rows: Arc<HashMap<i64, u64>>,
 }
 
 impl OlapTableProvider {
-    pub fn try_new(db: String, table: Table, plan_env: Arc<PlanEnv>) -> Result<Self> {
+    /// `tablet_rows`: rows per tablet as reported (statistics; may be incomplete).
+    pub fn try_new(
+        db: String,
+        table: Table,
+        plan_env: Arc<PlanEnv>,
+        tablet_rows: Arc<HashMap<i64, u64>>,
+    ) -> Result<Self> {
         let mut provider = Self::new(db, table, plan_env, false);
+        provider.tablet_rows = Arc::clone(&tablet_rows);
         if provider.table.keys_type == KeysType::Aggregate {
-            let input = Self::new(
+            let mut input = Self::new(
                 provider.db.clone(),
                 provider.table.clone(),
                 Arc::clone(&provider.plan_env),
                 true,
             );
+            input.tablet_rows = tablet_rows;
             provider.merged = Some(super::aggregate_model::merge_plan(
                 &provider.table,
                 Arc::new(input),
@@ -261,6 +283,7 @@ impl OlapTableProvider {
             plan_env,
             merged: None,
             merge_input,
+            tablet_rows: Arc::default(),
         }
     }
 
@@ -421,6 +444,10 @@ impl TableProvider for OlapTableProvider {
                 })
             })
             .collect();
+        let rows = tablets
+            .iter()
+            .map(|t| self.tablet_rows.get(&t.tablet_id).copied())
+            .sum::<Option<u64>>();
         let spec = ScanSpec {
             db: self.db.clone(),
             table: self.table.name.clone(),
@@ -432,6 +459,7 @@ impl TableProvider for OlapTableProvider {
             projection: projection.cloned(),
             limit,
             output_partitions: state.config().target_partitions().max(1),
+            rows,
             merge_order: self.merge_input,
         };
         Ok(Arc::new(OlapScanExec::try_new(

@@ -400,8 +400,8 @@ impl Builder {
             .iter()
             .map(|(l, r)| (Arc::clone(l), Arc::clone(r)))
             .unzip();
-        let left = self.hash_single(left, left_keys)?;
-        let right = self.ensure_hashed(right, right_keys)?;
+        let left = self.hash_on(left, left_keys)?;
+        let right = self.hash_on(right, right_keys)?;
         let partitioned = join
             .builder()
             .with_partition_mode(PartitionMode::Partitioned)
@@ -536,8 +536,35 @@ impl Builder {
         ))
     }
 
-    /// `part` hashed on `keys` across instances: as is when an exchange already hashed it,
-    /// else through a new hash exchange.
+    /// `part` hashed on exactly `keys` across instances (the two sides of a join this
+    /// planner made partitioned must hash alike): as is when it already is, else through a
+    /// hash exchange (a plain gather below is turned into it).
+    fn hash_on(&mut self, part: Part, keys: Vec<Arc<dyn PhysicalExpr>>) -> Result<Part> {
+        let already =
+            matches!(part.plan.output_partitioning(), Partitioning::Hash(k, _) if *k == keys);
+        if part.dist == (Dist::Multi { hashed: true }) && already {
+            return Ok(part);
+        }
+        let properties = self.hash_properties(&part.plan, &keys);
+        if part.dist == Dist::Single {
+            if let Some(id) = self.plain_gather(&part.plan) {
+                self.retarget(id, ExchangeKind::Hash, keys, self.parallelism);
+                return Ok(Part {
+                    plan: self.source(id, ExchangeKind::Hash, self.parallelism, properties),
+                    dist: Dist::Multi { hashed: true },
+                });
+            }
+        }
+        let plan = self.exchange(part, ExchangeKind::Hash, keys, properties, None)?;
+        Ok(Part {
+            plan,
+            dist: Dist::Multi { hashed: true },
+        })
+    }
+
+    /// `part` hashed on `keys` across instances: as is when an exchange already hashed it
+    /// (DataFusion planned this operator's input partitioning), else through a new hash
+    /// exchange.
     fn ensure_hashed(&mut self, part: Part, keys: Vec<Arc<dyn PhysicalExpr>>) -> Result<Part> {
         match part.dist {
             Dist::Multi { hashed: true } => Ok(part),
@@ -553,8 +580,8 @@ impl Builder {
         }
     }
 
-    /// A part computed in one place, hashed across instances. A local hash repartition on
-    /// top is replaced by the exchange; a plain gather below makes its senders hash instead.
+    /// A part computed in one place, hashed across instances; a local hash repartition on
+    /// top is replaced by the exchange.
     fn hash_single(&mut self, part: Part, keys: Vec<Arc<dyn PhysicalExpr>>) -> Result<Part> {
         let (input, keys) = match part.plan.downcast_ref::<RepartitionExec>() {
             Some(r) => match r.partitioning() {
@@ -563,23 +590,11 @@ impl Builder {
             },
             None => (Arc::clone(&part.plan), keys),
         };
-        let properties = self.hash_properties(&input, &keys);
-        if let Some(id) = self.plain_gather(&input) {
-            self.retarget(id, ExchangeKind::Hash, keys, self.parallelism);
-            return Ok(Part {
-                plan: self.source(id, ExchangeKind::Hash, self.parallelism, properties),
-                dist: Dist::Multi { hashed: true },
-            });
-        }
         let input = Part {
             plan: input,
             dist: Dist::Single,
         };
-        let plan = self.exchange(input, ExchangeKind::Hash, keys, properties, None)?;
-        Ok(Part {
-            plan,
-            dist: Dist::Multi { hashed: true },
-        })
+        self.hash_on(input, keys)
     }
 
     fn hash_properties(

@@ -94,6 +94,13 @@ fn build_context(env: &Arc<Env>, session: &Session, plan_env: Arc<PlanEnv>) -> S
         session.parallelism(),
         session.batch_size(),
     );
+    {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let optimizer = &mut state.config_mut().options_mut().optimizer;
+        // Row estimates only (no byte sizes) decide between broadcast and shuffle joins.
+        optimizer.hash_join_single_partition_threshold_rows = session.broadcast_row_limit();
+    }
     for udf in doris_common::functions::session_udfs(
         session.database.clone(),
         format!("{}@{}", session.user, session.client_host),

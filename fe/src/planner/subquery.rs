@@ -24,7 +24,9 @@ fn uncorrelated(plan: &LogicalPlan) -> Result<Vec<Subquery>> {
         node.apply_expressions(|e| {
             e.apply(|e| {
                 if let Expr::ScalarSubquery(sq) = e {
-                    if sq.outer_ref_columns.is_empty() && !found.contains(sq) {
+                    let correlated = !sq.outer_ref_columns.is_empty()
+                        || !sq.subquery.all_out_ref_exprs().is_empty();
+                    if !correlated && !found.contains(sq) {
                         found.push(sq.clone());
                     }
                     return Ok(TreeNodeRecursion::Jump);

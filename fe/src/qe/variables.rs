@@ -67,6 +67,7 @@ fn validate(name: &str, value: &str) -> Result<()> {
         "batch_size",
         "parallel_pipeline_task_num",
         "parallel_fragment_exec_instance_num",
+        "broadcast_row_count_limit",
         "sql_select_limit",
         "max_execution_time",
         "wait_timeout",
