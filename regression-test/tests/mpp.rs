@@ -252,8 +252,15 @@ async fn mpp_on_three_backends() {
         .exec(&mut conn, "SET broadcast_row_count_limit = 0")
         .await;
     let plan = explain(&cluster, &mut conn, join).await;
-    assert!(plan.contains("INNER JOIN(PARTITIONED)"), "{plan}");
+    // small is distributed by the join key: big's rows go to the backends of its buckets.
+    assert!(plan.contains("INNER JOIN(BUCKET_SHUFFLE)"), "{plan}");
+    assert!(plan.contains("BUCKET_SHFFULE_HASH_PARTITIONED"), "{plan}");
     assert_eq!(cluster.lines(&mut conn, join).await, expected);
+    let join_by_sum =
+        "SELECT s.name, count(*), sum(b.v) FROM big b JOIN small s ON b.v + b.g = s.g \
+                       WHERE s.g IN (3, 42, 97) GROUP BY s.name ORDER BY s.name";
+    let plan = explain(&cluster, &mut conn, join_by_sum).await;
+    assert!(plan.contains("INNER JOIN(PARTITIONED)"), "{plan}");
     // A LEFT join must not emit its unmatched rows once per instance. mid's keys: the
     // 30,000 multiples of 10 below 300,000 and the 1,000 loaded keys 1000..1999.
     let mut mid_keys: BTreeMap<u64, u64> = BTreeMap::new();
@@ -267,6 +274,38 @@ async fn mpp_on_three_backends() {
     let left_join = "SELECT count(*), count(m.k) FROM big b LEFT JOIN mid m ON b.k = m.k";
     let expected = [format!("{}\t{matched}", matched + unmatched)];
     assert_eq!(cluster.lines(&mut conn, left_join).await, expected);
+    let plan = explain(&cluster, &mut conn, left_join).await;
+    assert!(plan.contains("JOIN(BUCKET_SHUFFLE)"), "{plan}");
+
+    // Colocate join: tables of one colocation group have bucket i on the same backend.
+    for sql in [
+        "CREATE TABLE ca (k BIGINT, x BIGINT) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 6 \
+         PROPERTIES (\"replication_num\" = \"1\", \"colocate_with\" = \"g1\")",
+        "CREATE TABLE cb (k BIGINT, y BIGINT) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 6 \
+         PROPERTIES (\"replication_num\" = \"1\", \"colocate_with\" = \"g1\")",
+        "INSERT INTO ca SELECT number, number % 10 FROM numbers(\"number\" = \"200000\")",
+        "INSERT INTO cb SELECT number * 2, number % 5 FROM numbers(\"number\" = \"200000\")",
+    ] {
+        cluster.exec(&mut conn, sql).await;
+    }
+    let err = query(
+        &mut conn,
+        "CREATE TABLE cc (k BIGINT) DISTRIBUTED BY HASH(k) BUCKETS 5 \
+         PROPERTIES (\"replication_num\" = \"1\", \"colocate_with\" = \"g1\")",
+    )
+    .await
+    .expect_err("a group member with another bucket count");
+    assert!(err.to_string().contains("same bucket num"), "{err}");
+    let colocate = "SELECT count(*), sum(a.x + b.y) FROM ca a JOIN cb b ON a.k = b.k";
+    let plan = explain(&cluster, &mut conn, colocate).await;
+    assert!(plan.contains("INNER JOIN(COLOCATE)"), "{plan}");
+    // Matches: the even k below 200,000 (k = 2n for n < 100,000): x = k % 10, y = n % 5.
+    let (count, sum) =
+        (0..100_000u64).fold((0u64, 0u64), |(c, s), n| (c + 1, s + (2 * n) % 10 + n % 5));
+    assert_eq!(
+        cluster.lines(&mut conn, colocate).await,
+        [format!("{count}\t{sum}")]
+    );
     cluster
         .exec(&mut conn, "SET broadcast_row_count_limit = DEFAULT")
         .await;

@@ -17,9 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::compute::{concat_batches, take};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::hash_utils::create_hashes;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
@@ -699,6 +701,49 @@ impl Sender {
     }
 }
 
+/// Splits `batch` by the bucket of each row's keys (the loads' bucket hash), as
+/// `(link index, rows)` pieces.
+fn bucket_pieces(
+    shared: &Shared,
+    keys: &[Arc<dyn PhysicalExpr>],
+    batch: &RecordBatch,
+) -> Result<Vec<(usize, RecordBatch)>> {
+    let spec = &shared.spec;
+    let buckets = spec.bucket_targets.len().max(1) as u64;
+    let arrays = keys
+        .iter()
+        .map(|k| k.evaluate(batch)?.into_array(batch.num_rows()))
+        .collect::<Result<Vec<_>>>()?;
+    let mut hashes = vec![0u64; batch.num_rows()];
+    create_hashes(&arrays, &crate::exec::sink::BUCKET_HASH_STATE, &mut hashes)?;
+    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); shared.links.len()];
+    for (row, h) in hashes.iter().enumerate() {
+        let (receiver, partition) = spec
+            .bucket_targets
+            .get((h % buckets) as usize)
+            .copied()
+            .unwrap_or((0, 0));
+        let target = receiver as usize * spec.partitions.max(1) + partition as usize;
+        if let Some(r) = rows.get_mut(target) {
+            r.push(row as u32);
+        }
+    }
+    let mut out = Vec::new();
+    for (target, idx) in rows.into_iter().enumerate() {
+        if idx.is_empty() {
+            continue;
+        }
+        let idx = UInt32Array::from(idx);
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &idx, None))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        out.push((target, RecordBatch::try_new(batch.schema(), columns)?));
+    }
+    Ok(out)
+}
+
 /// Routes one input partition's batches to the links.
 async fn route_partition(
     shared: Arc<Shared>,
@@ -711,15 +756,22 @@ async fn route_partition(
     } else {
         0
     };
+    let targets = shared.links.len().max(1);
     let mut hash = match spec.kind {
-        ExchangeKind::Hash => {
-            let targets = shared.links.len().max(1);
-            Some((
-                BatchPartitioner::new_hash_partitioner(keys, targets, Time::new())?,
-                vec![Vec::<RecordBatch>::new(); targets],
-                vec![0usize; targets],
-            ))
-        }
+        ExchangeKind::Hash => Some((
+            Some(BatchPartitioner::new_hash_partitioner(
+                keys.clone(),
+                targets,
+                Time::new(),
+            )?),
+            vec![Vec::<RecordBatch>::new(); targets],
+            vec![0usize; targets],
+        )),
+        ExchangeKind::Bucket => Some((
+            None,
+            vec![Vec::<RecordBatch>::new(); targets],
+            vec![0usize; targets],
+        )),
         _ => None,
     };
     while let Some(batch) = stream.next().await {
@@ -737,8 +789,10 @@ async fn route_partition(
                 }
             }
             Some((partitioner, buffers, rows)) => {
-                let pieces: Vec<(usize, RecordBatch)> =
-                    partitioner.partition_iter(batch)?.collect::<Result<_>>()?;
+                let pieces: Vec<(usize, RecordBatch)> = match partitioner {
+                    Some(p) => p.partition_iter(batch)?.collect::<Result<_>>()?,
+                    None => bucket_pieces(&shared, &keys, &batch)?,
+                };
                 for (target, piece) in pieces {
                     rows[target] += piece.num_rows();
                     buffers[target].push(piece);

@@ -16,7 +16,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
+use datafusion::physical_plan::{ExecutionPlan, Partitioning, PhysicalExpr};
 use datafusion::scalar::ScalarValue;
 use doris_common::fragment::{merge_order_fields, ScanSpec};
 
@@ -44,7 +44,9 @@ pub fn scan_node(
                     ScalarValue::Int64(Some(seg.ordinal as i64)),
                 ]);
             }
-            groups[next % partitions].push(file);
+            // A bucket-aligned scan puts each tablet where the planner said.
+            let group = read.partition.unwrap_or(next) % partitions;
+            groups[group].push(file);
             next += 1;
         }
     }
@@ -64,11 +66,18 @@ pub fn scan_node(
     if let Some(p) = predicate {
         source = source.with_predicate(p);
     }
-    let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
-        .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-        .with_projection_indices(spec.projection.clone())?
-        .with_limit(spec.limit)
-        .build();
+    let mut builder =
+        FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(spec.projection.clone())?
+            .with_limit(spec.limit);
+    if spec.bucket_group.is_some() {
+        // Each partition must read exactly its buckets: declaring the partitioning stops
+        // DataFusion's idle partitions from taking files of their siblings.
+        builder =
+            builder.with_output_partitioning(Some(Partitioning::UnknownPartitioning(partitions)));
+    }
+    let config = builder.build();
     Ok(DataSourceExec::from_data_source(config))
 }
 
@@ -192,6 +201,8 @@ mod tests {
                 tablet_id: TABLET,
                 version: 3,
                 backends: vec![1],
+                bucket: 0,
+                partition: None,
             }],
             total_tablets: 1,
             selected_partitions: 1,
@@ -200,6 +211,10 @@ mod tests {
             limit: None,
             output_partitions: 2,
             rows: None,
+            distribution: vec![0],
+            buckets: 1,
+            colocate_group: None,
+            bucket_group: None,
             merge_order: true,
         };
         let predicate: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(

@@ -7,7 +7,10 @@
 //! - [`ExchangeKind::Gather`]: receiver 0 only (the others, if any, see just end of stream);
 //! - [`ExchangeKind::Broadcast`]: every receiver;
 //! - [`ExchangeKind::Hash`]: receiver `h / partitions`, partition `h % partitions`, where
-//!   `h` is the row's hash of the keys modulo `receivers * partitions`.
+//!   `h` is the row's hash of the keys modulo `receivers * partitions`;
+//! - [`ExchangeKind::Bucket`]: to the receiver and partition reading the row's bucket of a
+//!   table (`bucket_targets`, by the loads' bucket hash of the keys modulo the bucket
+//!   count), so the rows meet that table's tablets without moving them (bucket shuffle).
 //!
 //! With `per_sender_partitions` (gather and broadcast), sender `i` writes to partition `i`
 //! of a receiver, which then sees every sender's stream separately (the input of a merge of
@@ -32,6 +35,7 @@ pub enum ExchangeKind {
     Gather,
     Broadcast,
     Hash,
+    Bucket,
 }
 
 /// A BE taking part in an exchange: its id and `brpc_port` address.
@@ -66,6 +70,12 @@ pub struct ExchangeSinkSpec {
     pub partitions: usize,
     /// Stop after this many rows (a LIMIT above the exchange).
     pub fetch: Option<usize>,
+    /// Bucket exchanges: the bucket group whose placement the rows follow (see
+    /// `ScanSpec::bucket_group`), and per bucket its (receiver, partition).
+    #[serde(default)]
+    pub bucket_group: Option<u32>,
+    #[serde(default)]
+    pub bucket_targets: Vec<(u32, u32)>,
 }
 
 /// What the receiving side of an exchange needs; one per receiver instance.
@@ -124,9 +134,14 @@ impl ExchangeSinkExec {
         match self.spec.kind {
             ExchangeKind::Gather => "UNPARTITIONED".to_string(),
             ExchangeKind::Broadcast => "BROADCAST".to_string(),
-            ExchangeKind::Hash => {
+            ExchangeKind::Hash | ExchangeKind::Bucket => {
                 let keys: Vec<String> = self.keys.iter().map(|k| k.to_string()).collect();
-                format!("HASH_PARTITIONED: {}", keys.join(", "))
+                let how = if self.spec.kind == ExchangeKind::Bucket {
+                    "BUCKET_SHFFULE_HASH_PARTITIONED"
+                } else {
+                    "HASH_PARTITIONED"
+                };
+                format!("{how}: {}", keys.join(", "))
             }
         }
     }

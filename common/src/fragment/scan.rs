@@ -66,6 +66,13 @@ pub struct TabletRead {
     /// Backends holding a replica (the FE picks one to read from).
     #[serde(default)]
     pub backends: Vec<i64>,
+    /// The tablet's bucket (its position in its partition).
+    #[serde(default)]
+    pub bucket: u32,
+    /// For a bucket-aligned scan: the output partition this tablet's rows go to (so equal
+    /// buckets meet in equal partitions, see [`ScanSpec::bucket_group`]).
+    #[serde(default)]
+    pub partition: Option<usize>,
 }
 
 /// Everything a BE needs to scan an OLAP table's tablets.
@@ -87,6 +94,19 @@ pub struct ScanSpec {
     /// Rows in the scanned tablets as last reported (planner statistics), if known.
     #[serde(default)]
     pub rows: Option<u64>,
+    /// Hash-distribution columns (indices into the table's columns; empty: random).
+    #[serde(default)]
+    pub distribution: Vec<usize>,
+    #[serde(default)]
+    pub buckets: u32,
+    /// The table's colocation group (`colocate_with`, qualified by database).
+    #[serde(default)]
+    pub colocate_group: Option<String>,
+    /// Set by the distributed planner when this scan feeds a colocate or bucket-shuffle
+    /// join: scans and exchanges of one group place bucket `b` on the same backend and
+    /// output partition.
+    #[serde(default)]
+    pub bucket_group: Option<u32>,
     /// Also output [`merge_order_fields`] after the table columns (input of the AGGREGATE KEY
     /// merge); projection indices count them.
     #[serde(default)]
@@ -152,6 +172,9 @@ impl DisplayAs for OlapScanExec {
         }
         if let Some(l) = s.limit {
             write!(f, ", limit={l}")?;
+        }
+        if s.bucket_group.is_some() {
+            write!(f, ", bucket-aligned")?;
         }
         Ok(())
     }

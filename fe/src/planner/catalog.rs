@@ -325,12 +325,7 @@ pub fn sink_spec(db: &str, t: &Table, txn_id: i64, backends: Vec<ExchangeEndpoin
         .iter()
         .filter_map(|k| t.column_index(k))
         .collect();
-    let distribution_columns = match &t.distribution {
-        Distribution::Hash { columns, .. } => {
-            columns.iter().filter_map(|c| t.column_index(c)).collect()
-        }
-        Distribution::Random { .. } => Vec::new(),
-    };
+    let distribution_columns = distribution_columns(t);
     let partition_columns = t
         .partitioning
         .iter()
@@ -367,6 +362,30 @@ pub fn sink_spec(db: &str, t: &Table, txn_id: i64, backends: Vec<ExchangeEndpoin
             .collect(),
         backends,
     }
+}
+
+/// The hash-distribution columns' indices (empty under random distribution).
+fn distribution_columns(t: &Table) -> Vec<usize> {
+    match &t.distribution {
+        Distribution::Hash { columns, .. } => {
+            columns.iter().filter_map(|c| t.column_index(c)).collect()
+        }
+        Distribution::Random { .. } => Vec::new(),
+    }
+}
+
+/// The table's colocation group as `db.group` (Doris scopes groups to a database, except
+/// those named `__global__...`).
+pub fn colocate_group(db: &str, t: &Table) -> Option<String> {
+    let group = t.properties.get("colocate_with")?.trim();
+    if group.is_empty() {
+        return None;
+    }
+    Some(if group.starts_with("__global__") {
+        group.to_string()
+    } else {
+        format!("{db}.{group}")
+    })
 }
 
 fn tablet_backends(t: &crate::catalog::Tablet) -> Vec<i64> {
@@ -437,10 +456,12 @@ impl TableProvider for OlapTableProvider {
             .iter()
             .filter_map(|&i| self.table.partitions.get(i))
             .flat_map(|p| {
-                p.tablets.iter().map(|t| TabletRead {
+                p.tablets.iter().enumerate().map(|(bucket, t)| TabletRead {
                     tablet_id: t.id,
                     version: p.visible_version,
                     backends: tablet_backends(t),
+                    bucket: bucket as u32,
+                    partition: None,
                 })
             })
             .collect();
@@ -460,6 +481,14 @@ impl TableProvider for OlapTableProvider {
             limit,
             output_partitions: state.config().target_partitions().max(1),
             rows,
+            distribution: distribution_columns(&self.table),
+            buckets: match &self.table.distribution {
+                Distribution::Hash { buckets, .. } | Distribution::Random { buckets, .. } => {
+                    *buckets
+                }
+            },
+            colocate_group: colocate_group(&self.db, &self.table),
+            bucket_group: None,
             merge_order: self.merge_input,
         };
         Ok(Arc::new(OlapScanExec::try_new(

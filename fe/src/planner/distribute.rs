@@ -16,20 +16,29 @@
 //!   rows (LEFT/FULL/semi/anti): such a hash join is turned into a partitioned one, with both
 //!   sides hashed on the join keys;
 //! - operators that need all rows in one partition (final aggregation without GROUP BY,
-//!   global sort and limit, the table sink of INSERT) run on one instance after a gather.
+//!   global sort and limit, the table sink of INSERT) run on one instance after a gather;
+//! - a partitioned join with a side that scans a table hash-distributed on exactly the join
+//!   keys keeps that side in place: a colocate join when the other side scans the same
+//!   table or one of its `colocate_with` group, else a bucket shuffle that sends the other
+//!   side's rows to the backends holding their buckets.
 //!
 //! Every other operator runs where its input is, instance by instance. Scans are
 //! distributed: each instance reads the tablets of its backend.
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::JoinType;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::{
     CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
 };
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::scalar_subquery::ScalarSubqueryExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
@@ -41,7 +50,7 @@ use datafusion::physical_plan::{
 };
 use doris_common::fragment::{
     ExchangeKind, ExchangeSinkExec, ExchangeSinkSpec, ExchangeSourceExec, ExchangeSourceSpec,
-    OlapScanExec,
+    OlapScanExec, TabletRead,
 };
 
 use crate::error::{FeError, Result};
@@ -115,6 +124,7 @@ pub fn fragment_plan(
         parallelism: parallelism.max(1),
         fragments: vec![None],
         exchanges: Vec::new(),
+        bucket_groups: 0,
     };
     let mut root = b.rewrite(plan)?;
     if root.dist != Dist::Single {
@@ -145,6 +155,7 @@ struct Builder {
     parallelism: usize,
     fragments: Vec<Option<Fragment>>,
     exchanges: Vec<Exchange>,
+    bucket_groups: u32,
 }
 
 /// Join types whose result depends on the whole build (left) side being seen by one
@@ -182,6 +193,13 @@ impl Builder {
                 plan,
                 dist: Dist::Multi { hashed: false },
             });
+        }
+        if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+            if join.mode == PartitionMode::Partitioned && !join.null_aware {
+                if let Some(part) = self.bucket_join(join)? {
+                    return Ok(part);
+                }
+            }
         }
         let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
         if children.is_empty() {
@@ -290,6 +308,93 @@ impl Builder {
             return self.broadcast_join(&plan, parts, 0, true);
         }
         self.generic(&plan, parts)
+    }
+
+    /// A partitioned hash join where a side is a scan of a table hash-distributed on exactly
+    /// the join keys: that side stays where its tablets are. When the other side is a scan
+    /// of the same table or of one colocated with it, it stays too (colocate join);
+    /// otherwise its rows are sent to the backends holding their buckets (bucket shuffle).
+    fn bucket_join(&mut self, join: &HashJoinExec) -> Result<Option<Part>> {
+        let (Some(left_in), Some(right_in)) = (hash_input(&join.left), hash_input(&join.right))
+        else {
+            return Ok(None);
+        };
+        let (left_keys, right_keys): (Vec<_>, Vec<_>) = join
+            .on
+            .iter()
+            .map(|(l, r)| (Arc::clone(l), Arc::clone(r)))
+            .unzip();
+        let left = bucketed_scan(&left_in, &left_keys);
+        let right = bucketed_scan(&right_in, &right_keys);
+        // Taken now: joins below this one (rewritten next) take later numbers.
+        self.bucket_groups += 1;
+        let group = self.bucket_groups;
+        let colocated = match (&left, &right) {
+            (Some(l), Some(r)) => {
+                l.key_order == r.key_order
+                    && l.buckets == r.buckets
+                    && (l.table_id == r.table_id
+                        || (l.colocate_group.is_some() && l.colocate_group == r.colocate_group))
+                    && buckets_aligned(&[&l.tablets, &r.tablets])
+            }
+            _ => false,
+        };
+        let children = if colocated {
+            let l = self.rewrite(with_bucket_group(&left_in, group)?)?;
+            let r = self.rewrite(with_bucket_group(&right_in, group)?)?;
+            vec![l.plan, r.plan]
+        } else if let Some(r) = right.filter(|r| r.accepts(&left_keys, &left_in)) {
+            let sent = self.rewrite(left_in)?;
+            let source = self.bucket_exchange(sent, r.ordered(&left_keys), group, r.buckets)?;
+            let kept = self.rewrite(with_bucket_group(&right_in, group)?)?;
+            vec![source, kept.plan]
+        } else if let Some(l) = left.filter(|l| l.accepts(&right_keys, &right_in)) {
+            let kept = self.rewrite(with_bucket_group(&left_in, group)?)?;
+            let sent = self.rewrite(right_in)?;
+            let source = self.bucket_exchange(sent, l.ordered(&right_keys), group, l.buckets)?;
+            vec![kept.plan, source]
+        } else {
+            return Ok(None);
+        };
+        // Without its dynamic filter: DataFusion routes probe rows to the filter of their
+        // hash partition, and these partitions follow buckets instead.
+        let join = join
+            .builder()
+            .with_new_children(children)?
+            .recompute_properties()
+            .reset_state()
+            .build_exec()?;
+        Ok(Some(Part {
+            plan: join,
+            dist: Dist::Multi { hashed: false },
+        }))
+    }
+
+    /// Sends `part`'s rows to the instance and partition reading their bucket of group
+    /// `group` (keys in distribution-column order).
+    fn bucket_exchange(
+        &mut self,
+        part: Part,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        group: u32,
+        buckets: u32,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let properties = self.hash_properties(&part.plan, &keys);
+        let source = self.exchange(part, ExchangeKind::Bucket, keys, properties, None)?;
+        // The sending fragment just cut: its sink learns the group (targets come at placement).
+        if let Some(Some(f)) = self.fragments.last_mut() {
+            if let Some(sink) = f.plan.downcast_ref::<ExchangeSinkExec>() {
+                let mut spec = sink.spec.clone();
+                spec.bucket_group = Some(group);
+                spec.bucket_targets = vec![(0, 0); buckets as usize];
+                f.plan = Arc::new(ExchangeSinkExec::new(
+                    spec,
+                    sink.keys.clone(),
+                    Arc::clone(&sink.input),
+                ));
+            }
+        }
+        Ok(source)
     }
 
     /// Operators without a rule of their own, by their input distribution requirements.
@@ -651,7 +756,7 @@ impl Builder {
         per_sender_partitions: bool,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let id = self.exchanges.len() as u32 + 1;
-        let partitions = if kind == ExchangeKind::Hash {
+        let partitions = if matches!(kind, ExchangeKind::Hash | ExchangeKind::Bucket) {
             self.parallelism
         } else {
             1
@@ -667,6 +772,8 @@ impl Builder {
                 receivers: Vec::new(),
                 partitions,
                 fetch,
+                bucket_group: None,
+                bucket_targets: Vec::new(),
             },
             keys,
             part.plan,
@@ -683,4 +790,137 @@ impl Builder {
         });
         Ok(self.source(id, kind, partitions, properties))
     }
+}
+
+/// The input of a hash `RepartitionExec` (the usual child of a partitioned join).
+fn hash_input(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
+    let r = plan.downcast_ref::<RepartitionExec>()?;
+    matches!(r.partitioning(), Partitioning::Hash(..)).then(|| Arc::clone(r.input()))
+}
+
+/// A scan whose table is hash-distributed on exactly some join keys.
+struct BucketedScan {
+    /// For each distribution column (in the table's order), the position of its join key.
+    key_order: Vec<usize>,
+    /// The distribution columns' types: the other side's keys must have them to hash alike.
+    types: Vec<DataType>,
+    buckets: u32,
+    table_id: i64,
+    colocate_group: Option<String>,
+    tablets: Vec<TabletRead>,
+}
+
+impl BucketedScan {
+    /// The other side's keys in distribution order, if they hash like the table's columns.
+    fn accepts(&self, keys: &[Arc<dyn PhysicalExpr>], side: &Arc<dyn ExecutionPlan>) -> bool {
+        let schema = side.schema();
+        self.key_order.iter().zip(&self.types).all(|(&i, t)| {
+            keys.get(i)
+                .and_then(|k| k.data_type(&schema).ok())
+                .is_some_and(|kt| kt == *t)
+        }) && buckets_aligned(&[&self.tablets])
+    }
+
+    fn ordered(&self, keys: &[Arc<dyn PhysicalExpr>]) -> Vec<Arc<dyn PhysicalExpr>> {
+        self.key_order
+            .iter()
+            .map(|&i| Arc::clone(&keys[i]))
+            .collect()
+    }
+}
+
+/// If `plan` is a scan under row-local operators only (projections of plain columns,
+/// filters) and `keys` are plain columns naming exactly its table's distribution columns.
+fn bucketed_scan(
+    plan: &Arc<dyn ExecutionPlan>,
+    keys: &[Arc<dyn PhysicalExpr>],
+) -> Option<BucketedScan> {
+    let column = |e: &Arc<dyn PhysicalExpr>| e.downcast_ref::<Column>().map(|c| c.index());
+    let mut cols: Vec<usize> = keys.iter().map(column).collect::<Option<_>>()?;
+    let mut node = Arc::clone(plan);
+    loop {
+        if let Some(p) = node.downcast_ref::<ProjectionExec>() {
+            cols = cols
+                .iter()
+                .map(|&i| p.expr().get(i).and_then(|e| column(&e.expr)))
+                .collect::<Option<_>>()?;
+            node = Arc::clone(p.input());
+        } else if let Some(f) = node.downcast_ref::<FilterExec>() {
+            if let Some(projection) = f.projection() {
+                cols = cols
+                    .iter()
+                    .map(|&i| projection.get(i).copied())
+                    .collect::<Option<_>>()?;
+            }
+            node = Arc::clone(f.input());
+        } else {
+            break;
+        }
+    }
+    let scan = node.downcast_ref::<OlapScanExec>()?;
+    let spec = &scan.spec;
+    if spec.distribution.is_empty() || spec.merge_order || spec.buckets == 0 {
+        return None;
+    }
+    let table_cols: Vec<usize> = cols
+        .iter()
+        .map(|&i| match &spec.projection {
+            Some(p) => p.get(i).copied(),
+            None => Some(i),
+        })
+        .collect::<Option<_>>()?;
+    if table_cols.len() != spec.distribution.len() {
+        return None;
+    }
+    let key_order = spec
+        .distribution
+        .iter()
+        .map(|d| table_cols.iter().position(|c| c == d))
+        .collect::<Option<Vec<_>>>()?;
+    let types = spec
+        .distribution
+        .iter()
+        .map(|&d| {
+            scan.table_schema
+                .fields()
+                .get(d)
+                .map(|f| f.data_type().clone())
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(BucketedScan {
+        key_order,
+        types,
+        buckets: spec.buckets,
+        table_id: spec.table_id,
+        colocate_group: spec.colocate_group.clone(),
+        tablets: spec.tablets.clone(),
+    })
+}
+
+/// Whether each bucket's tablets (across partitions and tables) share a backend, so one
+/// backend can read all of a bucket.
+fn buckets_aligned(scans: &[&Vec<TabletRead>]) -> bool {
+    let mut common: std::collections::HashMap<u32, Vec<i64>> = std::collections::HashMap::new();
+    for t in scans.iter().flat_map(|s| s.iter()) {
+        common
+            .entry(t.bucket)
+            .and_modify(|c| c.retain(|b| t.backends.contains(b)))
+            .or_insert_with(|| t.backends.clone());
+    }
+    common.values().all(|c| !c.is_empty())
+}
+
+/// `plan` with its scans marked as read bucket-aligned in group `group`.
+fn with_bucket_group(plan: &Arc<dyn ExecutionPlan>, group: u32) -> Result<Arc<dyn ExecutionPlan>> {
+    let marked = Arc::clone(plan).transform_up(|node| {
+        let Some(scan) = node.downcast_ref::<OlapScanExec>() else {
+            return Ok(Transformed::no(node));
+        };
+        let mut spec = scan.spec.clone();
+        spec.bucket_group = Some(group);
+        let scan =
+            OlapScanExec::try_new(spec, Arc::clone(&scan.table_schema), scan.predicate.clone())?;
+        Ok(Transformed::yes(Arc::new(scan) as Arc<dyn ExecutionPlan>))
+    })?;
+    Ok(marked.data)
 }

@@ -88,6 +88,25 @@ fn one_line(plan: &Arc<dyn ExecutionPlan>) -> String {
         .to_string()
 }
 
+/// How a hash join gets its inputs together, in Doris's words.
+fn join_strategy(join: &HashJoinExec) -> &'static str {
+    if join.mode == PartitionMode::CollectLeft {
+        return "BROADCAST";
+    }
+    let kinds: Vec<ExchangeKind> = [&join.left, &join.right]
+        .into_iter()
+        .filter_map(|c| c.downcast_ref::<ExchangeSourceExec>().map(|s| s.spec.kind))
+        .collect();
+    let local_shuffle = [&join.left, &join.right]
+        .into_iter()
+        .any(|c| c.is::<datafusion::physical_plan::repartition::RepartitionExec>());
+    match kinds.as_slice() {
+        [] if !local_shuffle => "COLOCATE",
+        k if k.contains(&ExchangeKind::Bucket) => "BUCKET_SHUFFLE",
+        _ => "PARTITIONED",
+    }
+}
+
 /// Doris's name for an operator.
 fn doris_name(plan: &Arc<dyn ExecutionPlan>) -> String {
     if plan.is::<OlapScanExec>() {
@@ -97,11 +116,7 @@ fn doris_name(plan: &Arc<dyn ExecutionPlan>) -> String {
         return "VEXCHANGE".into();
     }
     if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
-        let how = match join.mode {
-            PartitionMode::CollectLeft => "BROADCAST",
-            _ => "PARTITIONED",
-        };
-        return format!("VHASH JOIN({how})");
+        return format!("VHASH JOIN({})", join_strategy(join));
     }
     if let Some(agg) = plan.downcast_ref::<AggregateExec>() {
         let phase = match agg.mode() {
@@ -138,13 +153,10 @@ fn node_lines(
     let indent = "  ".to_string() + &"|  ".repeat(depth);
     lines.push(format!("{indent}{id}:{}", doris_name(plan)));
     if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
-        let how = match join.mode {
-            PartitionMode::CollectLeft => "BROADCAST",
-            _ => "PARTITIONED",
-        };
         lines.push(format!(
-            "{indent}|  join op: {} JOIN({how})",
-            join.join_type.to_string().to_uppercase()
+            "{indent}|  join op: {} JOIN({})",
+            join.join_type.to_string().to_uppercase(),
+            join_strategy(join)
         ));
     }
     lines.push(format!("{indent}|  {}", one_line(plan)));

@@ -11,7 +11,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::physical_plan::ExecutionPlan;
 use doris_common::fragment::{
     ExchangeEndpoint, ExchangeKind, ExchangeSinkExec, ExchangeSourceExec, OlapScanExec,
-    OlapTableSinkExec,
+    OlapTableSinkExec, TabletRead,
 };
 
 use super::distribute::{sources, Dist, FragmentedPlan};
@@ -68,15 +68,23 @@ pub fn schedule(env: &Env, plan: &FragmentedPlan) -> Result<Schedule> {
         .into_iter()
         .map(|e| (e.backend_id, e))
         .collect();
-    // Tablet -> the replica to read, least-loaded first.
+    // Tablet -> the replica to read, least-loaded first; bucket-aligned scans first.
     let mut reads: HashMap<i64, usize> = HashMap::new();
     let mut chosen: HashMap<i64, i64> = HashMap::new();
+    let found: Vec<Vec<Arc<dyn ExecutionPlan>>> = plan
+        .fragments
+        .iter()
+        .map(|f| {
+            let mut found = Vec::new();
+            scans(&f.plan, &mut found);
+            found
+        })
+        .collect();
+    let buckets = place_buckets(&found, &alive, &mut reads, &mut chosen)?;
     let mut fragment_scans = Vec::with_capacity(plan.fragments.len());
-    for f in &plan.fragments {
-        let mut found = Vec::new();
-        scans(&f.plan, &mut found);
+    for found in &found {
         let mut backends = BTreeSet::new();
-        for s in &found {
+        for s in found {
             let Some(scan) = s.downcast_ref::<OlapScanExec>() else {
                 continue;
             };
@@ -167,6 +175,7 @@ pub fn schedule(env: &Env, plan: &FragmentedPlan) -> Result<Schedule> {
                 index: index as u32,
                 here,
                 chosen: &chosen,
+                buckets: &buckets,
                 instances: &instances,
                 links: &links,
                 endpoint: &endpoint,
@@ -180,6 +189,81 @@ pub fn schedule(env: &Env, plan: &FragmentedPlan) -> Result<Schedule> {
         });
     }
     Ok(Schedule { fragments })
+}
+
+/// Where one bucket group's buckets are read: every tablet of bucket `b` (any partition,
+/// any table of the group) on `backend_of[b]`, into its output partition `partition_of[b]`.
+#[derive(Debug, Default)]
+struct BucketPlacement {
+    backend_of: Vec<Option<i64>>,
+    partition_of: Vec<usize>,
+}
+
+/// Places the buckets of every bucket-aligned scan group (colocate and bucket-shuffle joins).
+fn place_buckets(
+    found: &[Vec<Arc<dyn ExecutionPlan>>],
+    alive: &BTreeMap<i64, ExchangeEndpoint>,
+    reads: &mut HashMap<i64, usize>,
+    chosen: &mut HashMap<i64, i64>,
+) -> Result<HashMap<u32, BucketPlacement>> {
+    let mut groups: BTreeMap<u32, Vec<&OlapScanExec>> = BTreeMap::new();
+    for s in found.iter().flatten() {
+        if let Some(scan) = s.downcast_ref::<OlapScanExec>() {
+            if let Some(g) = scan.spec.bucket_group {
+                groups.entry(g).or_default().push(scan);
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for (g, scans) in groups {
+        let buckets = scans.iter().map(|s| s.spec.buckets).max().unwrap_or(0) as usize;
+        let parallelism = scans
+            .iter()
+            .map(|s| s.spec.output_partitions)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut placement = BucketPlacement {
+            backend_of: vec![None; buckets],
+            partition_of: vec![0; buckets],
+        };
+        let mut per_backend: HashMap<i64, usize> = HashMap::new();
+        for b in 0..buckets {
+            let tablets: Vec<(&OlapScanExec, &TabletRead)> = scans
+                .iter()
+                .flat_map(|s| s.spec.tablets.iter().map(move |t| (*s, t)))
+                .filter(|(_, t)| t.bucket as usize == b)
+                .collect();
+            let Some((first_scan, _)) = tablets.first() else {
+                continue;
+            };
+            let mut candidates: Vec<i64> = alive.keys().copied().collect();
+            for (_, t) in &tablets {
+                candidates.retain(|c| {
+                    t.backends.contains(c) && chosen.get(&t.tablet_id).is_none_or(|x| x == c)
+                });
+            }
+            let backend = candidates
+                .into_iter()
+                .min_by_key(|b| (reads.get(b).copied().unwrap_or(0), *b))
+                .ok_or_else(|| {
+                    FeError::Backend(format!(
+                        "no alive backend holds bucket {b} of {}.{} (and the tables joined with it)",
+                        first_scan.spec.db, first_scan.spec.table
+                    ))
+                })?;
+            for (_, t) in &tablets {
+                chosen.insert(t.tablet_id, backend);
+            }
+            *reads.entry(backend).or_default() += 1;
+            let rank = per_backend.entry(backend).or_default();
+            placement.backend_of[b] = Some(backend);
+            placement.partition_of[b] = *rank % parallelism;
+            *rank += 1;
+        }
+        out.insert(g, placement);
+    }
+    Ok(out)
 }
 
 /// The backend running the root fragment: one of those holding the data (rotating across
@@ -204,6 +288,7 @@ struct Instance<'a, F: Fn(&i64) -> Result<ExchangeEndpoint>> {
     index: u32,
     here: &'a ExchangeEndpoint,
     chosen: &'a HashMap<i64, i64>,
+    buckets: &'a HashMap<u32, BucketPlacement>,
     instances: &'a [Vec<i64>],
     links: &'a HashMap<u32, (usize, usize, bool)>,
     endpoint: &'a F,
@@ -243,6 +328,11 @@ impl<F: Fn(&i64) -> Result<ExchangeEndpoint>> Instance<'_, F> {
             let here = self.here.backend_id;
             spec.tablets
                 .retain(|t| self.chosen.get(&t.tablet_id) == Some(&here));
+            if let Some(placement) = spec.bucket_group.and_then(|g| self.buckets.get(&g)) {
+                for t in &mut spec.tablets {
+                    t.partition = placement.partition_of.get(t.bucket as usize).copied();
+                }
+            }
             return Ok(Some(Arc::new(OlapScanExec::try_new(
                 spec,
                 Arc::clone(&scan.table_schema),
@@ -273,6 +363,19 @@ impl<F: Fn(&i64) -> Result<ExchangeEndpoint>> Instance<'_, F> {
             if per_sender {
                 let (from, _, _) = self.link(sink.spec.exchange_id)?;
                 spec.partitions = self.instances[from].len();
+            }
+            if let Some(placement) = spec.bucket_group.and_then(|g| self.buckets.get(&g)) {
+                let receivers = &self.instances[to];
+                spec.bucket_targets = placement
+                    .backend_of
+                    .iter()
+                    .zip(&placement.partition_of)
+                    .map(|(be, p)| {
+                        // A bucket nobody reads matches nothing: any receiver will do.
+                        let r = be.and_then(|be| receivers.iter().position(|x| *x == be));
+                        (r.unwrap_or(0) as u32, *p as u32)
+                    })
+                    .collect();
             }
             return Ok(Some(Arc::new(ExchangeSinkExec::new(
                 spec,

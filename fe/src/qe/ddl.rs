@@ -503,6 +503,16 @@ pub async fn create_table(
         )));
     }
     let mut placement = Placement::new(env, &alive);
+    // A colocated table puts bucket i of every partition on the backends of bucket i of
+    // the group's other tables (or, for the group's first table, of its first partition).
+    let colocated = colocate_placement(env, db_id, &properties, &distribution, &columns, replicas)?;
+    let mut bucket_backends: Vec<Vec<i64>> = colocated.unwrap_or_default();
+    let colocate = properties
+        .get("colocate_with")
+        .is_some_and(|g| !g.trim().is_empty());
+    if colocate && bucket_backends.is_empty() {
+        bucket_backends = (0..buckets).map(|_| placement.next(replicas)).collect();
+    }
 
     let per_partition = 1 + i64::from(buckets) * (1 + replicas as i64);
     let n_ids = 2 + partition_defs.len() as i64 * per_partition;
@@ -520,17 +530,22 @@ pub async fn create_table(
         .into_iter()
         .map(|(name, item)| {
             let id = take_id();
-            let tablets = (0..buckets)
-                .map(|_| Tablet {
-                    id: take_id(),
-                    replicas: placement
-                        .next(replicas)
-                        .into_iter()
-                        .map(|b| Replica {
-                            id: take_id(),
-                            backend_id: b,
-                        })
-                        .collect(),
+            let tablets = (0..buckets as usize)
+                .map(|bucket| {
+                    let backends = match bucket_backends.get(bucket) {
+                        Some(b) => b.clone(),
+                        None => placement.next(replicas),
+                    };
+                    Tablet {
+                        id: take_id(),
+                        replicas: backends
+                            .into_iter()
+                            .map(|b| Replica {
+                                id: take_id(),
+                                backend_id: b,
+                            })
+                            .collect(),
+                    }
                 })
                 .collect();
             Partition {
@@ -588,6 +603,88 @@ fn tablet_schema(table: &Table) -> Result<TabletSchema> {
         columns,
         schema_version: table.schema_version,
     })
+}
+
+/// For a table joining colocation group `colocate_with` (scoped to its database, as in
+/// Doris): the backends of each bucket of the group's existing tables, after checking the
+/// table fits the group (same bucket count, replication and distribution column types).
+/// `None` when the property is absent or the group has no table yet.
+fn colocate_placement(
+    env: &Env,
+    db_id: i64,
+    properties: &BTreeMap<String, String>,
+    distribution: &Distribution,
+    columns: &[Column],
+    replicas: usize,
+) -> Result<Option<Vec<Vec<i64>>>> {
+    let Some(group) = properties.get("colocate_with").map(|g| g.trim()) else {
+        return Ok(None);
+    };
+    if group.is_empty() {
+        return Ok(None);
+    }
+    let Distribution::Hash {
+        columns: dist_cols,
+        buckets,
+        ..
+    } = distribution
+    else {
+        return Err(FeError::Analysis(
+            "Colocate tables must be distributed by hash".into(),
+        ));
+    };
+    let types = |cols: &[Column], names: &[String]| -> Vec<ColumnType> {
+        names
+            .iter()
+            .filter_map(|n| cols.iter().find(|c| c.name.eq_ignore_ascii_case(n)))
+            .map(|c| c.column_type.clone())
+            .collect()
+    };
+    let catalog = env.catalog.read();
+    let Some(db) = catalog.databases.get(&db_id) else {
+        return Ok(None);
+    };
+    let Some(member) = db
+        .tables
+        .values()
+        .find(|t| t.properties.get("colocate_with").map(|g| g.trim()) == Some(group))
+    else {
+        return Ok(None);
+    };
+    let Distribution::Hash {
+        columns: member_cols,
+        buckets: member_buckets,
+        ..
+    } = &member.distribution
+    else {
+        return Ok(None);
+    };
+    if member_buckets != buckets {
+        return Err(FeError::Analysis(format!(
+            "Colocate tables must have same bucket num: {member_buckets}"
+        )));
+    }
+    if types(columns, dist_cols) != types(&member.columns, member_cols) {
+        return Err(FeError::Analysis(format!(
+            "Colocate tables distribution columns must have the same data type: {}",
+            member_cols.join(", ")
+        )));
+    }
+    let Some(first) = member.partitions.first() else {
+        return Ok(None);
+    };
+    let placement: Vec<Vec<i64>> = first
+        .tablets
+        .iter()
+        .map(|t| t.replicas.iter().map(|r| r.backend_id).collect())
+        .collect();
+    if placement.first().is_some_and(|b| b.len() != replicas) {
+        return Err(FeError::Analysis(format!(
+            "Colocate tables must have same replication num: {}",
+            placement.first().map_or(0, Vec::len)
+        )));
+    }
+    Ok(Some(placement))
 }
 
 /// Chooses backends for new tablets: each replica of a tablet on a different backend, each
