@@ -31,6 +31,8 @@ pub struct Env {
     pub tablet_stats: RwLock<HashMap<i64, TabletStat>>,
     pub clients: BackendClients,
     pub sessions: SessionRegistry,
+    /// Profiles of recent profiled queries.
+    pub profiles: crate::qe::profile::ProfileStore,
     next_connection_id: AtomicU32,
     /// Serialises commit + publish per table, so versions become visible in order.
     publish_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
@@ -61,6 +63,7 @@ impl Env {
             tablet_stats: RwLock::new(HashMap::new()),
             clients: BackendClients::default(),
             sessions: SessionRegistry::default(),
+            profiles: Default::default(),
             next_connection_id: AtomicU32::new(1),
             publish_locks: Mutex::new(HashMap::new()),
             txn_lock: Mutex::new(()),

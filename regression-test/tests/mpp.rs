@@ -356,6 +356,69 @@ async fn mpp_on_three_backends() {
         [above_average.to_string()]
     );
 
+    // exec_mem_limit: a join whose hash table cannot fit fails with Doris's hint.
+    cluster
+        .exec(&mut conn, "SET exec_mem_limit = 1048576")
+        .await;
+    let err = query(
+        &mut conn,
+        "SELECT count(*) FROM big a JOIN big b ON a.k = b.k",
+    )
+    .await
+    .expect_err("1 MiB is too little for a 300,000-row hash table");
+    let err = err.to_string();
+    assert!(
+        err.contains("MEM_LIMIT_EXCEEDED") && err.contains("exec_mem_limit"),
+        "{err}"
+    );
+    cluster
+        .exec(&mut conn, "SET exec_mem_limit = DEFAULT")
+        .await;
+    assert_eq!(
+        cluster
+            .lines(
+                &mut conn,
+                "SELECT count(*) FROM big a JOIN big b ON a.k = b.k"
+            )
+            .await,
+        [BIG_ROWS.to_string()]
+    );
+
+    // Profiles: per fragment instance and operator, rows and times.
+    cluster.exec(&mut conn, "SET enable_profile = true").await;
+    cluster
+        .exec(&mut conn, "SELECT g, count(*) FROM big GROUP BY g")
+        .await;
+    cluster.exec(&mut conn, "SET enable_profile = false").await;
+    let listed = cluster.lines(&mut conn, "SHOW QUERY PROFILE \"/\"").await;
+    let id = listed
+        .iter()
+        .find(|l| l.contains("GROUP BY g"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap_or_else(|| panic!("the profiled query is not listed: {listed:?}"))
+        .to_string();
+    let profile = cluster
+        .lines(&mut conn, &format!("SHOW QUERY PROFILE \"/{id}\""))
+        .await
+        .join("\n");
+    for needle in [
+        "Instance on backend",
+        "DataSourceExec",
+        "output_rows=",
+        "elapsed_compute=",
+        "ExchangeSink",
+    ] {
+        assert!(profile.contains(needle), "missing {needle} in\n{profile}");
+    }
+    let analyzed = cluster
+        .lines(&mut conn, "EXPLAIN ANALYZE SELECT count(*) FROM big")
+        .await
+        .join("\n");
+    assert!(
+        analyzed.contains("output_rows=") && analyzed.contains("Fragment 1"),
+        "{analyzed}"
+    );
+
     // query_timeout.
     cluster.exec(&mut conn, "SET query_timeout = 2").await;
     let start = Instant::now();

@@ -25,7 +25,9 @@ use datafusion::common::hash_utils::create_hashes;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::physical_plan::metrics::Time;
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
+};
 use datafusion::physical_plan::repartition::BatchPartitioner;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -194,6 +196,7 @@ pub struct ExchangeSourceNode {
     spec: ExchangeSourceSpec,
     registry: Arc<ExchangeRegistry>,
     properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl ExchangeSourceNode {
@@ -207,6 +210,7 @@ impl ExchangeSourceNode {
             spec,
             registry,
             properties,
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 }
@@ -225,6 +229,8 @@ impl DisplayAs for ExchangeSourceNode {
 
 struct SourceState {
     rx: mpsc::Receiver<Delivery>,
+    /// Rows received.
+    metrics: BaselineMetrics,
     waiting_for: u32,
     exchange_id: u32,
     done: bool,
@@ -234,6 +240,10 @@ struct SourceState {
 impl ExecutionPlan for ExchangeSourceNode {
     fn name(&self) -> &str {
         "ExchangeSourceNode"
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -270,6 +280,7 @@ impl ExecutionPlan for ExchangeSourceNode {
             .map_err(DataFusionError::Execution)?;
         let state = SourceState {
             rx,
+            metrics: BaselineMetrics::new(&self.metrics, partition),
             waiting_for: self.spec.senders,
             exchange_id: self.spec.exchange_id,
             done: self.spec.senders == 0,
@@ -282,7 +293,10 @@ impl ExecutionPlan for ExchangeSourceNode {
         let stream = futures::stream::unfold(state, |mut st| async move {
             while !st.done {
                 match st.rx.recv().await {
-                    Some(Delivery::Batch(b)) => return Some((Ok(b), st)),
+                    Some(Delivery::Batch(b)) => {
+                        st.metrics.record_output(b.num_rows());
+                        return Some((Ok(b), st));
+                    }
                     Some(Delivery::Eos) => {
                         st.waiting_for = st.waiting_for.saturating_sub(1);
                         st.done = st.waiting_for == 0;
@@ -367,6 +381,7 @@ pub struct ExchangeSinkNode {
     registry: Arc<ExchangeRegistry>,
     channels: Arc<Channels>,
     properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl ExchangeSinkNode {
@@ -384,6 +399,7 @@ impl ExchangeSinkNode {
             registry,
             channels,
             properties: plain_properties(Arc::new(Schema::empty()), 1),
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 }
@@ -403,6 +419,10 @@ impl DisplayAs for ExchangeSinkNode {
 impl ExecutionPlan for ExchangeSinkNode {
     fn name(&self) -> &str {
         "ExchangeSinkNode"
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -455,7 +475,9 @@ impl ExecutionPlan for ExchangeSinkNode {
                 "an exchange sink has one partition".into(),
             ));
         }
+        let rows_metric = MetricBuilder::new(&self.metrics).counter("rows_sent", 0);
         let send = Sender {
+            rows_metric,
             spec: self.spec.clone(),
             keys: self.keys.clone(),
             input: Arc::clone(&self.input),
@@ -491,6 +513,8 @@ struct Link {
 
 /// What the tasks of one sender share.
 struct Shared {
+    /// Rows sent, for the profile (a row broadcast to n receivers counts n times).
+    rows_metric: Count,
     spec: ExchangeSinkSpec,
     links: Vec<Link>,
     schema: SchemaRef,
@@ -522,6 +546,7 @@ impl Shared {
         if link.closed.load(Ordering::Relaxed) || batch.num_rows() == 0 {
             return Ok(());
         }
+        self.rows_metric.add(batch.num_rows());
         let ok = match &link.target {
             LinkTarget::Local(tx) => tx.send(Delivery::Batch(batch)).await.is_ok(),
             LinkTarget::Remote(tx) => {
@@ -581,6 +606,7 @@ impl Shared {
 }
 
 struct Sender {
+    rows_metric: Count,
     spec: ExchangeSinkSpec,
     keys: Vec<Arc<dyn PhysicalExpr>>,
     input: Arc<dyn ExecutionPlan>,
@@ -639,6 +665,7 @@ impl Sender {
             .as_ref()
             .map_or_else(|| "?".to_string(), |l| l.to_string());
         let shared = Arc::new(Shared {
+            rows_metric: self.rows_metric.clone(),
             spec: spec.clone(),
             links,
             schema: self.input.schema(),

@@ -13,6 +13,11 @@ use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use std::num::NonZeroUsize;
+
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::{
@@ -104,6 +109,10 @@ pub type BatchSender = mpsc::Sender<Result<ArrowBatch, tonic::Status>>;
 pub struct FragmentExecutor {
     codec: Arc<DorisCodec>,
     exchanges: Arc<ExchangeRegistry>,
+    /// Per running query: its memory pool (exec_mem_limit) and spill space on this BE.
+    runtimes: Mutex<HashMap<String, Arc<RuntimeEnv>>>,
+    /// Where sorts and aggregations spill when a query's memory runs short.
+    spill_dir: std::path::PathBuf,
     /// Where fragments run: a runtime of its own, so CPU-bound operators never starve the
     /// gRPC services (cancels, exchange streams, heartbeats) of threads.
     runtime: tokio::runtime::Handle,
@@ -113,9 +122,15 @@ pub struct FragmentExecutor {
 impl FragmentExecutor {
     pub fn new(resolver: NodeResolver, runtime: tokio::runtime::Handle) -> Self {
         let exchanges = Arc::clone(&resolver.exchanges);
+        let spill_dir = resolver.engine.root().join("spill");
+        if let Err(e) = std::fs::create_dir_all(&spill_dir) {
+            warn!(dir = %spill_dir.display(), error = %e, "cannot create the spill directory");
+        }
         Self {
             codec: Arc::new(DorisCodec::with_resolver(Arc::new(resolver))),
             exchanges,
+            runtimes: Mutex::new(HashMap::new()),
+            spill_dir,
             runtime,
             running: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -126,7 +141,33 @@ impl FragmentExecutor {
         &self.exchanges
     }
 
-    fn task_context(req: &ExecPlanFragmentRequest) -> Arc<TaskContext> {
+    /// The query's memory pool and spill space on this BE, shared by its fragments here.
+    fn query_runtime(
+        &self,
+        req: &ExecPlanFragmentRequest,
+    ) -> Result<Arc<RuntimeEnv>, tonic::Status> {
+        let mut runtimes = self.runtimes.lock();
+        if let Some(r) = runtimes.get(&req.query_id) {
+            return Ok(Arc::clone(r));
+        }
+        let limit = usize::try_from(req.mem_limit_bytes).ok().filter(|l| *l > 0);
+        let mut builder = RuntimeEnvBuilder::new().with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![self.spill_dir.clone()])),
+        );
+        if let Some(limit) = limit {
+            let pool = TrackConsumersPool::new(
+                GreedyMemoryPool::new(limit),
+                NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
+            );
+            builder = builder.with_memory_pool(Arc::new(pool));
+        }
+        let runtime = builder.build_arc().map_err(df_status)?;
+        runtimes.insert(req.query_id.clone(), Arc::clone(&runtime));
+        Ok(runtime)
+    }
+
+    fn task_context(req: &ExecPlanFragmentRequest, runtime: Arc<RuntimeEnv>) -> Arc<TaskContext> {
         let parallelism = if req.parallelism > 0 {
             req.parallelism as usize
         } else {
@@ -138,7 +179,7 @@ impl FragmentExecutor {
         }
         config.options_mut().execution.time_zone =
             doris_common::functions::valid_time_zone(&req.time_zone);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         doris_common::functions::register_mysql_functions(&ctx);
         ctx.task_ctx()
     }
@@ -151,6 +192,13 @@ impl FragmentExecutor {
             let _ = tx.try_send(Err(status));
             return;
         }
+        let runtime = match self.query_runtime(&req) {
+            Ok(r) => r,
+            Err(status) => {
+                let _ = tx.try_send(Err(status));
+                return;
+            }
+        };
         let codec = Arc::clone(&self.codec);
         let running = Arc::clone(&self.running);
         let query_id = req.query_id.clone();
@@ -158,7 +206,7 @@ impl FragmentExecutor {
         let qid = query_id.clone();
         let mut running_guard = self.running.lock();
         let handle = self.runtime.spawn(async move {
-            let work = run_fragment(req, codec, tx.clone());
+            let work = run_fragment(req, codec, runtime, tx.clone());
             let result = match timeout {
                 Some(t) => match tokio::time::timeout(t, work).await {
                     Ok(r) => r,
@@ -193,6 +241,7 @@ impl FragmentExecutor {
     /// how the FE releases a finished query).
     pub fn cancel(&self, query_id: &str) -> usize {
         self.exchanges.finish_query(query_id);
+        self.runtimes.lock().remove(query_id);
         let handles = self.running.lock().remove(query_id).unwrap_or_default();
         for h in handles.values() {
             h.abort();
@@ -207,30 +256,101 @@ impl FragmentExecutor {
 async fn run_fragment(
     req: ExecPlanFragmentRequest,
     codec: Arc<DorisCodec>,
+    runtime: Arc<RuntimeEnv>,
     tx: BatchSender,
 ) -> Result<(), tonic::Status> {
-    let task_ctx = FragmentExecutor::task_context(&req);
+    let task_ctx = FragmentExecutor::task_context(&req, runtime);
+    let limit = req.mem_limit_bytes;
+    // Out of memory here, or in a fragment that sent this one its rows.
+    let mem_status = |e: datafusion::error::DataFusionError| {
+        use datafusion::error::DataFusionError::{Execution, ResourcesExhausted};
+        let message = match e.find_root() {
+            ResourcesExhausted(m) => m.clone(),
+            Execution(m) if m.starts_with("Resources exhausted: ") => {
+                m.trim_start_matches("Resources exhausted: ").to_string()
+            }
+            Execution(m) if m.starts_with("MEM_LIMIT_EXCEEDED") => {
+                return tonic::Status::resource_exhausted(m.clone())
+            }
+            _ => return df_status(e),
+        };
+        tonic::Status::resource_exhausted(format!(
+            "MEM_LIMIT_EXCEEDED: query {} needs more than exec_mem_limit ({limit} bytes) on a backend: {message}. You can change the limit by session variable exec_mem_limit.",
+            req.query_id
+        ))
+    };
     let plan = physical_plan_from_bytes_with_extension_codec(&req.plan, &task_ctx, codec.as_ref())
         .map_err(|e| tonic::Status::invalid_argument(format!("cannot decode fragment: {e}")))?;
     let plan = cooperative(plan).map_err(df_status)?;
     let schema = plan.schema();
-    let mut stream = execute_stream(plan, task_ctx).map_err(df_status)?;
+    let started = std::time::Instant::now();
+    let mut stream = execute_stream(Arc::clone(&plan), task_ctx).map_err(mem_status)?;
     let header = doris_common::ipc::encode(&schema, None).map_err(to_status)?;
-    if tx.send(Ok(ArrowBatch { ipc: header })).await.is_err() {
+    let batch = |ipc| ArrowBatch {
+        ipc,
+        profile: String::new(),
+    };
+    if tx.send(Ok(batch(header))).await.is_err() {
         return Ok(());
     }
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(df_status)?;
-        if batch.num_rows() == 0 {
+    while let Some(b) = stream.next().await {
+        let b = b.map_err(mem_status)?;
+        if b.num_rows() == 0 {
             continue;
         }
-        let ipc = doris_common::ipc::encode(&schema, Some(&batch)).map_err(to_status)?;
-        if tx.send(Ok(ArrowBatch { ipc })).await.is_err() {
+        let ipc = doris_common::ipc::encode(&schema, Some(&b)).map_err(to_status)?;
+        if tx.send(Ok(batch(ipc))).await.is_err() {
             // The consumer hung up: dropping the stream cancels the plan.
             return Ok(());
         }
     }
+    if req.profile {
+        drop(stream);
+        let mut text = format!(
+            "Fragment {} (active {} ms)\n",
+            req.fragment_id,
+            started.elapsed().as_millis()
+        );
+        profile_lines(&plan, 1, &mut text);
+        let _ = tx
+            .send(Ok(ArrowBatch {
+                ipc: Vec::new(),
+                profile: text,
+            }))
+            .await;
+    }
     Ok(())
+}
+
+/// The operators of an executed plan with their metrics (rows, time, memory), one per
+/// line, indented by depth (the cooperative wrappers left out).
+fn profile_lines(plan: &Arc<dyn ExecutionPlan>, depth: usize, out: &mut String) {
+    if plan.is::<CooperativeExec>() {
+        for c in plan.children() {
+            profile_lines(c, depth, out);
+        }
+        return;
+    }
+    let line = datafusion::physical_plan::displayable(plan.as_ref())
+        .one_line()
+        .to_string();
+    let metrics = plan
+        .metrics()
+        .map(|m| {
+            m.aggregate_by_name()
+                .sorted_for_display()
+                .timestamps_removed()
+                .to_string()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "{}{}  metrics=[{metrics}]\n",
+        "  ".repeat(depth),
+        line.trim_end()
+    ));
+    for c in plan.children() {
+        profile_lines(c, depth + 1, out);
+    }
 }
 
 /// Puts a [`CooperativeExec`] between every operator and its inputs: each batch passed up

@@ -27,6 +27,7 @@ use crate::env::Env;
 use crate::error::{FeError, Result};
 use crate::mysql::result::RowSet;
 use crate::mysql::session::{ProcessInfo, Session};
+use crate::qe::profile::{FragmentProfile, QueryProfile};
 
 /// Whether the plan reads or writes tablets (and so runs on backends).
 fn touches_tablets(plan: &Arc<dyn ExecutionPlan>) -> bool {
@@ -68,6 +69,19 @@ pub async fn execute_plan(
         info.killed = false;
         info.kill = Some(Arc::clone(&kill));
     }
+    let profiling = session.var("enable_profile") == Some("true");
+    let profile = profiling.then(|| {
+        Arc::new(Mutex::new(QueryProfile {
+            query_id: query_id.clone(),
+            user: session.user.clone(),
+            db: session.database.clone().unwrap_or_default(),
+            sql: session.info.lock().query.clone(),
+            start_ms: chrono::Utc::now().timestamp_millis(),
+            end_ms: 0,
+            state: "Running".into(),
+            fragments: Vec::new(),
+        }))
+    });
     let mut query = RunningQuery {
         env: Arc::clone(env),
         query_id,
@@ -78,6 +92,7 @@ pub async fn execute_plan(
         kill,
         failures: None,
         watchers: Vec::new(),
+        profile,
         released: false,
     };
     let template = ExecPlanFragmentRequest {
@@ -88,6 +103,11 @@ pub async fn execute_plan(
         parallelism: session.parallelism() as i32,
         timeout_ms: timeout.as_millis() as i64,
         time_zone: session.var("time_zone").unwrap_or("UTC").to_string(),
+        mem_limit_bytes: session
+            .var("exec_mem_limit")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        profile: profiling,
     };
     let root = query.start(&placed, &template)?;
     let (host, port) = (root.0.host.clone(), root.0.port);
@@ -142,9 +162,14 @@ pub async fn execute_plan(
                 .await?;
             let Some(msg) = msg else {
                 st.done = true;
-                st.query.release();
+                st.query.finish().await;
                 return Ok(None);
             };
+            if msg.ipc.is_empty() {
+                st.query
+                    .add_profile(0, &format!("{}:{}", st.host, st.port), msg.profile);
+                continue;
+            }
             let (_, mut batches) = doris_common::ipc::decode(&msg.ipc)
                 .map_err(|e| FeError::Internal(format!("bad result from backend: {e}")))?;
             batches.reverse();
@@ -179,6 +204,8 @@ struct RunningQuery {
     /// Failures of the fragments other than the root.
     failures: Option<mpsc::Receiver<FeError>>,
     watchers: Vec<tokio::task::JoinHandle<()>>,
+    /// Filled when the query is profiled; filed in `Env::profiles` at the end.
+    profile: Option<Arc<Mutex<QueryProfile>>>,
     released: bool,
 }
 
@@ -209,9 +236,21 @@ impl RunningQuery {
                 let env = Arc::clone(&self.env);
                 let endpoint = endpoint.clone();
                 let fail_tx = fail_tx.clone();
+                let profile = self.profile.clone();
                 self.watchers.push(tokio::spawn(async move {
-                    if let Err(e) = run_instance(&env, &endpoint, req).await {
-                        let _ = fail_tx.send(e).await;
+                    match run_instance(&env, &endpoint, req).await {
+                        Ok(text) => {
+                            if let (Some(p), Some(text)) = (profile, text) {
+                                p.lock().fragments.push(FragmentProfile {
+                                    fragment_id: fragment_id as i32,
+                                    backend: endpoint.to_string(),
+                                    text,
+                                });
+                            }
+                        }
+                        Err(e) => {
+                            let _ = fail_tx.send(e).await;
+                        }
                     }
                 }));
             }
@@ -244,10 +283,41 @@ impl RunningQuery {
         result
     }
 
+    fn add_profile(&self, fragment_id: i32, backend: &str, text: String) {
+        if let (Some(p), false) = (&self.profile, text.is_empty()) {
+            p.lock().fragments.push(FragmentProfile {
+                fragment_id,
+                backend: backend.to_string(),
+                text,
+            });
+        }
+    }
+
+    /// The root fragment finished: for a profile, give the other fragments a moment to
+    /// report, then release.
+    async fn finish(&mut self) {
+        if self.profile.is_some() {
+            let all = futures::future::join_all(self.watchers.iter_mut());
+            let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
+            if let Some(p) = &self.profile {
+                p.lock().state = "EOF".into();
+            }
+        }
+        self.release();
+    }
+
     /// Tells every backend of the query to cancel what still runs and drop its state.
     fn release(&mut self) {
         if std::mem::replace(&mut self.released, true) {
             return;
+        }
+        if let Some(p) = &self.profile {
+            let mut profile = p.lock().clone();
+            profile.end_ms = chrono::Utc::now().timestamp_millis();
+            if profile.state == "Running" {
+                profile.state = "Error".into();
+            }
+            self.env.profiles.add(profile);
         }
         for w in &self.watchers {
             w.abort();
@@ -281,25 +351,30 @@ impl Drop for RunningQuery {
     }
 }
 
-/// Runs one fragment instance that sends into an exchange, to its end.
+/// Runs one fragment instance that sends into an exchange, to its end; returns its
+/// profile when it sent one.
 async fn run_instance(
     env: &Env,
     at: &ExchangeEndpoint,
     req: ExecPlanFragmentRequest,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let mut client = env.clients.internal(&at.host, at.port)?;
     let mut stream = client
         .exec_plan_fragment(req)
         .await
         .map_err(|s| status_error(&at.host, at.port, &s))?
         .into_inner();
-    while stream
+    let mut profile = None;
+    while let Some(msg) = stream
         .message()
         .await
         .map_err(|s| status_error(&at.host, at.port, &s))?
-        .is_some()
-    {}
-    Ok(())
+    {
+        if !msg.profile.is_empty() {
+            profile = Some(msg.profile);
+        }
+    }
+    Ok(profile)
 }
 
 fn timeout_error(t: Duration) -> FeError {
@@ -314,7 +389,9 @@ fn status_error(host: &str, port: u16, s: &tonic::Status) -> FeError {
         tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => {
             FeError::Backend(format!("backend {host}:{port} failed: {}", s.message()))
         }
-        tonic::Code::DeadlineExceeded => FeError::Analysis(s.message().to_string()),
+        tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted => {
+            FeError::Analysis(s.message().to_string())
+        }
         _ => FeError::DataFusion(s.message().to_string()),
     }
 }

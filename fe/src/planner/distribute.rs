@@ -296,12 +296,13 @@ impl Builder {
                 return self.collect_left_join(&plan, join, parts);
             }
         }
+        // Joins collect their left (build) side: the right one stays where it is.
         if let Some(join) = plan.downcast_ref::<NestedLoopJoinExec>() {
             let broadcastable = !emits_build_side(*join.join_type());
-            return self.broadcast_join(&plan, parts, 0, broadcastable);
+            return self.broadcast_join(&plan, parts, 1, broadcastable);
         }
         if plan.is::<CrossJoinExec>() {
-            return self.broadcast_join(&plan, parts, 0, true);
+            return self.broadcast_join(&plan, parts, 1, true);
         }
         if plan.is::<ScalarSubqueryExec>() {
             // Child 0 is the main input; every subquery's value is needed on each instance.
@@ -491,7 +492,7 @@ impl Builder {
             return self.generic(plan, parts);
         }
         if !emits_build_side(join.join_type) {
-            return self.broadcast_join(plan, parts, 0, true);
+            return self.broadcast_join(plan, parts, 1, true);
         }
         // LEFT/FULL/semi/anti: hash both sides on the join keys instead.
         let right = parts
@@ -520,37 +521,24 @@ impl Builder {
         })
     }
 
-    /// A node whose child `build` is needed whole on every instance of its other children:
-    /// broadcast it when `broadcastable` and the others are distributed, else run in one place.
+    /// A node that needs its child `main`'s rows where they are and every other child's rows
+    /// whole on each of `main`'s instances: those are broadcast when `broadcastable` and
+    /// `main` is distributed; otherwise everything runs in one place.
     fn broadcast_join(
         &mut self,
         plan: &Arc<dyn ExecutionPlan>,
         parts: Vec<Part>,
-        build: usize,
+        main: usize,
         broadcastable: bool,
     ) -> Result<Part> {
-        let main: Vec<Dist> = parts
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != build)
-            .map(|(_, p)| p.dist)
-            .collect();
-        let distributed = main.iter().find(|d| **d != Dist::Single).copied();
-        let (Some(dist), true) = (distributed, broadcastable && main.len() == 1) else {
+        let dist = parts.get(main).map(|p| p.dist);
+        let (Some(dist @ Dist::Multi { .. }), true) = (dist, broadcastable) else {
             return self.generic(plan, parts);
         };
-        let is_subquery = plan.is::<ScalarSubqueryExec>();
         let parts = parts
             .into_iter()
             .enumerate()
-            .map(|(i, p)| {
-                let replicate = if is_subquery { i != 0 } else { i == build };
-                if replicate {
-                    self.broadcast(p)
-                } else {
-                    Ok(p)
-                }
-            })
+            .map(|(i, p)| if i == main { Ok(p) } else { self.broadcast(p) })
             .collect::<Result<Vec<_>>>()?;
         Ok(Part {
             plan: rebuild(plan, &parts)?,

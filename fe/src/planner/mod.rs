@@ -361,8 +361,11 @@ pub async fn explain(
     session: &mut Session,
     sql: &str,
     verbose: bool,
-    _analyze: bool,
+    analyze: bool,
 ) -> Result<QueryOutput> {
+    if analyze {
+        return explain_analyze(env, session, sql).await;
+    }
     let stmt = parse_one(sql)?;
     let plan_env = Arc::new(PlanEnv {
         insert_txn: insert_target(&stmt).map(|_| 0),
@@ -395,6 +398,36 @@ pub async fn explain(
                 .map(|l| format!("  {l}")),
         );
     }
+    QueryOutput::strings(
+        &["Explain String(Nereids Planner)"],
+        lines.into_iter().map(|l| vec![Some(l)]).collect(),
+    )
+}
+
+/// `EXPLAIN ANALYZE`: runs the statement profiled and shows the profile: each fragment
+/// instance's operators with their rows, times and memory.
+async fn explain_analyze(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result<QueryOutput> {
+    session.info.lock().query_id.clear();
+    let previous = session
+        .variables
+        .insert("enable_profile".into(), "true".into());
+    let result = async {
+        if let QueryOutput::Rows(rows) = run_query(env, session, sql).await? {
+            let _: Vec<_> = rows.batches.try_collect().await?;
+        }
+        Ok::<_, FeError>(())
+    }
+    .await;
+    match previous {
+        Some(v) => session.variables.insert("enable_profile".into(), v),
+        None => session.variables.remove("enable_profile"),
+    };
+    result?;
+    let query_id = session.info.lock().query_id.clone();
+    let lines = match env.profiles.get(&query_id) {
+        Some(p) => p.lines(),
+        None => vec!["(the statement ran on the FE only: no fragments to profile)".to_string()],
+    };
     QueryOutput::strings(
         &["Explain String(Nereids Planner)"],
         lines.into_iter().map(|l| vec![Some(l)]).collect(),

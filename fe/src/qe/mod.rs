@@ -4,6 +4,7 @@
 mod ddl;
 mod load;
 mod partition;
+pub mod profile;
 mod show;
 mod variables;
 
@@ -100,6 +101,7 @@ pub async fn execute(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result
         Statement::ShowBackends => show::backends(env),
         Statement::ShowFrontends => show::frontends(env),
         Statement::ShowProcesslist { full } => show::processlist(env, full),
+        Statement::ShowQueryProfile { path } => show::query_profile(env, &path),
         Statement::ShowEngines => show::engines(),
         Statement::ShowCharset => show::charset(),
         Statement::ShowCollation { .. } => show::collation(),

@@ -620,6 +620,63 @@ pub fn processlist(env: &Env, full: bool) -> Result<QueryOutput> {
     )
 }
 
+/// `SHOW QUERY PROFILE "/"`: the recent profiled queries; `"/<query id>"`: one profile.
+pub fn query_profile(env: &Env, path: &str) -> Result<QueryOutput> {
+    let id = path.trim().trim_start_matches('/');
+    if id.is_empty() {
+        let time = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        let rows = env
+            .profiles
+            .list()
+            .into_iter()
+            .map(|p| {
+                vec![
+                    s(&p.query_id),
+                    s(&p.user),
+                    s(&p.db),
+                    s(&p.sql),
+                    s("Query"),
+                    s(time(p.start_ms)),
+                    s(time(p.end_ms)),
+                    s(format!("{}ms", p.end_ms - p.start_ms)),
+                    s(&p.state),
+                ]
+            })
+            .collect();
+        return QueryOutput::strings(
+            &[
+                "QueryId",
+                "User",
+                "DefaultDb",
+                "SQL",
+                "QueryType",
+                "StartTime",
+                "EndTime",
+                "TotalTime",
+                "QueryState",
+            ],
+            rows,
+        );
+    }
+    let profile = env.profiles.get(id).ok_or_else(|| {
+        FeError::Analysis(format!(
+            "query {id} has no profile (run it with SET enable_profile = true)"
+        ))
+    })?;
+    QueryOutput::strings(
+        &["Profile"],
+        profile.lines().into_iter().map(|l| vec![Some(l)]).collect(),
+    )
+}
+
 pub fn engines() -> Result<QueryOutput> {
     QueryOutput::strings(
         &[

@@ -80,6 +80,10 @@ pub enum Statement {
     AlterSystem(AlterSystem),
     ShowBackends,
     ShowFrontends,
+    /// `SHOW QUERY PROFILE "/"` (the recent profiled queries) or `"/<query id>"`.
+    ShowQueryProfile {
+        path: String,
+    },
     ShowProcesslist {
         full: bool,
     },

@@ -925,6 +925,16 @@ impl<'a> Parser<'a> {
                 self.advance();
                 Statement::ShowProcesslist { full }
             }
+            "QUERY" if self.is_kw_at(1, "PROFILE") => {
+                self.advance_by(2);
+                // "/" lists the recent profiles; "/<query id>" shows one.
+                let path = if self.at_end() {
+                    "/".to_string()
+                } else {
+                    self.string_lit()?
+                };
+                Statement::ShowQueryProfile { path }
+            }
             "VARIABLES" if !full => {
                 self.advance();
                 Statement::ShowVariables {
