@@ -18,6 +18,12 @@ use crate::config::BeConfig;
 use crate::exec::FragmentExecutor;
 use crate::storage::StorageEngine;
 
+/// HTTP/2 flow-control window of one stream into brpc_port.
+const STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+/// HTTP/2 flow-control window of one connection into brpc_port (room for 512 stalled
+/// streams; memory is only used by data actually in flight).
+const CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024 * 1024;
+
 /// gRPC messages can carry large plan fragments and result batches.
 const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
@@ -106,7 +112,15 @@ pub async fn serve(backend: Arc<Backend>) -> Result<(), Box<dyn std::error::Erro
     tokio::select! {
         r = builder().add_service(hb).serve_with_incoming(incoming(hb_listener)) => r?,
         r = builder().add_service(agent).serve_with_incoming(incoming(agent_listener)) => r?,
-        r = builder().add_service(internal).serve_with_incoming(incoming(internal_listener)) => r?,
+        r = builder()
+            // Exchange and tablet-write streams share one HTTP/2 connection per peer. A
+            // receiver that is not reading one stream yet (a join still building its hash
+            // table) must not stall the others: that stream may hold at most its own small
+            // window, and the connection's window is large enough for all of them.
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+            .add_service(internal)
+            .serve_with_incoming(incoming(internal_listener)) => r?,
         r = crate::http::serve(http_listener, Arc::clone(&backend)) => r?,
     }
     Ok(())
