@@ -36,6 +36,16 @@ impl Channels {
         Ok(channel)
     }
 
+    /// Forgets the channel to `host:port` after a transport failure (the peer restarted):
+    /// the next call connects afresh instead of failing on the dead connection.
+    pub fn evict(&self, host: &str, port: u16) {
+        let addr = format!("http://{host}:{port}");
+        self.channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&addr);
+    }
+
     /// A client of a backend's `InternalService` (brpc_port).
     pub fn internal(
         &self,

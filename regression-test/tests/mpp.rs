@@ -306,10 +306,74 @@ async fn mpp_on_three_backends() {
         cluster.lines(&mut conn, colocate).await,
         [format!("{count}\t{sum}")]
     );
+    // A window over a bucket-shuffle join: its input is hashed again on the partition
+    // key and sorted again after the exchange.
+    let distinct_matched = (0..BIG_ROWS).filter(|k| mid_keys.contains_key(k)).count();
+    assert_eq!(
+        cluster
+            .lines(
+                &mut conn,
+                "SELECT count(*) FROM (SELECT b.k, row_number() OVER (PARTITION BY b.k ORDER BY m.w) AS rn \
+                 FROM big b JOIN mid m ON b.k = m.k) t WHERE rn = 1",
+            )
+            .await,
+        [distinct_matched.to_string()]
+    );
     cluster
         .exec(&mut conn, "SET broadcast_row_count_limit = DEFAULT")
         .await;
     assert_eq!(cluster.lines(&mut conn, left_join).await, expected);
+
+    // UNION ALL of distributed aggregations; a view with a scalar subquery; a recursive
+    // query joining a table.
+    assert_eq!(
+        cluster
+            .lines(
+                &mut conn,
+                "SELECT count(*), sum(c) FROM (SELECT g, count(*) AS c FROM big GROUP BY g \
+                 UNION ALL SELECT g, count(*) FROM small GROUP BY g) t",
+            )
+            .await,
+        [format!("200\t{}", BIG_ROWS + 100)]
+    );
+    cluster
+        .exec(
+            &mut conn,
+            "CREATE VIEW above_avg AS SELECT k FROM big WHERE v > (SELECT avg(v) FROM big)",
+        )
+        .await;
+    let above_average = (0..BIG_ROWS)
+        .filter(|n| (n % 7) as f64 > expected_sum_v as f64 / BIG_ROWS as f64)
+        .count();
+    assert_eq!(
+        cluster
+            .lines(&mut conn, "SELECT count(*) FROM above_avg")
+            .await,
+        [above_average.to_string()]
+    );
+    // Recursive queries over tables are refused clearly (one over constants runs on the FE).
+    let err = query(
+        &mut conn,
+        "WITH RECURSIVE r(n) AS (SELECT min(g) FROM small UNION ALL \
+         SELECT r.n + 1 FROM r JOIN small s ON s.g = r.n + 1 WHERE r.n < 10) \
+         SELECT count(*), sum(n) FROM r",
+    )
+    .await
+    .expect_err("not supported yet");
+    assert!(
+        err.to_string().contains("not supported yet: recursive"),
+        "{err}"
+    );
+    assert_eq!(
+        cluster
+            .lines(
+                &mut conn,
+                "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 10) \
+                 SELECT count(*), sum(n) FROM r",
+            )
+            .await,
+        ["10\t55"]
+    );
 
     // Top-N below the gather, LIMIT, window after a shuffle by the partition key.
     assert_eq!(
@@ -343,9 +407,6 @@ async fn mpp_on_three_backends() {
             .await,
         ["50"]
     );
-    let above_average = (0..BIG_ROWS)
-        .filter(|n| (n % 7) as f64 > expected_sum_v as f64 / BIG_ROWS as f64)
-        .count();
     assert_eq!(
         cluster
             .lines(

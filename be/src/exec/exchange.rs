@@ -21,7 +21,6 @@ use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::compute::{concat_batches, take};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::hash_utils::create_hashes;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
@@ -524,8 +523,12 @@ struct Shared {
 }
 
 impl Shared {
+    /// Whether no receiver that gets rows wants more (a gather only sends to receiver 0).
     fn all_closed(&self) -> bool {
-        self.links.iter().all(|l| l.closed.load(Ordering::Relaxed))
+        self.links
+            .iter()
+            .filter(|l| self.spec.kind != ExchangeKind::Gather || l.receiver == 0)
+            .all(|l| l.closed.load(Ordering::Relaxed))
     }
 
     fn header(&self, link: &Link) -> TransmitDataRequest {
@@ -681,18 +684,15 @@ impl Sender {
             let keys = self.keys.clone();
             tasks.push(AbortOnDrop::spawn(route_partition(shared, keys, stream)));
         }
-        let mut failure = None;
-        for t in tasks {
-            let r = t
-                .join()
+        // The first failure ends the others (dropping their tasks aborts them).
+        let routed = futures::future::try_join_all(tasks.into_iter().map(|t| async move {
+            t.join()
                 .await
                 .map_err(|e| DataFusionError::Execution(format!("exchange sender failed: {e}")))
-                .and_then(|r| r);
-            if let Err(e) = r {
-                failure.get_or_insert(e);
-            }
-        }
-        if let Some(e) = failure {
+                .and_then(|r| r)
+        }))
+        .await;
+        if let Err(e) = routed {
             // Local receivers learn it here; remote ones see their streams cut.
             for l in &shared.links {
                 if let LinkTarget::Local(tx) = &l.target {
@@ -709,11 +709,14 @@ impl Sender {
             match call.join().await {
                 Ok(Ok(())) => {}
                 Ok(Err(status)) => {
+                    if status.message().contains("transport error") {
+                        self.channels.evict(&endpoint.host, endpoint.port);
+                    }
                     return Err(DataFusionError::Execution(format!(
                         "exchange {} to backend {endpoint} failed: {}",
                         spec.exchange_id,
                         status.message()
-                    )))
+                    )));
                 }
                 Err(e) => {
                     return Err(DataFusionError::Execution(format!(
@@ -741,8 +744,7 @@ fn bucket_pieces(
         .iter()
         .map(|k| k.evaluate(batch)?.into_array(batch.num_rows()))
         .collect::<Result<Vec<_>>>()?;
-    let mut hashes = vec![0u64; batch.num_rows()];
-    create_hashes(&arrays, &crate::exec::sink::BUCKET_HASH_STATE, &mut hashes)?;
+    let hashes = crate::exec::sink::bucket_hashes(&arrays, batch.num_rows())?;
     let mut rows: Vec<Vec<u32>> = vec![Vec::new(); shared.links.len()];
     for (row, h) in hashes.iter().enumerate() {
         let (receiver, partition) = spec

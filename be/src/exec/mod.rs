@@ -110,7 +110,7 @@ pub struct FragmentExecutor {
     codec: Arc<DorisCodec>,
     exchanges: Arc<ExchangeRegistry>,
     /// Per running query: its memory pool (exec_mem_limit) and spill space on this BE.
-    runtimes: Mutex<HashMap<String, Arc<RuntimeEnv>>>,
+    runtimes: Arc<Mutex<HashMap<String, Arc<RuntimeEnv>>>>,
     /// Where sorts and aggregations spill when a query's memory runs short.
     spill_dir: std::path::PathBuf,
     /// Where fragments run: a runtime of its own, so CPU-bound operators never starve the
@@ -129,7 +129,7 @@ impl FragmentExecutor {
         Self {
             codec: Arc::new(DorisCodec::with_resolver(Arc::new(resolver))),
             exchanges,
-            runtimes: Mutex::new(HashMap::new()),
+            runtimes: Arc::default(),
             spill_dir,
             runtime,
             running: Arc::new(Mutex::new(HashMap::new())),
@@ -201,6 +201,7 @@ impl FragmentExecutor {
         };
         let codec = Arc::clone(&self.codec);
         let running = Arc::clone(&self.running);
+        let runtimes = Arc::clone(&self.runtimes);
         let query_id = req.query_id.clone();
         let timeout = (req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms as u64));
         let qid = query_id.clone();
@@ -226,15 +227,21 @@ impl FragmentExecutor {
             if let Some(tasks) = running.get_mut(&qid) {
                 tasks.remove(&tokio::task::id());
                 if tasks.is_empty() {
+                    // The query's last fragment here: its memory pool goes too.
                     running.remove(&qid);
+                    runtimes.lock().remove(&qid);
                 }
             }
         });
         // Still holding the lock: the task cannot unregister before it is registered.
         running_guard
-            .entry(query_id)
+            .entry(query_id.clone())
             .or_default()
             .insert(handle.id(), handle.abort_handle());
+        // A cancel that came after the check above found nothing to abort: do it now.
+        if self.exchanges.is_finished(&query_id) {
+            handle.abort();
+        }
     }
 
     /// Aborts every fragment of `query_id` running here and drops its exchange data (also

@@ -33,7 +33,16 @@ use crate::storage::StorageEngine;
 use crate::task::AbortOnDrop;
 
 /// Seed of the bucket hash; FE bucket pruning must use the same function.
-pub const BUCKET_HASH_STATE: RandomState = RandomState::with_seed(0x646f_7269_735f_6273);
+const BUCKET_HASH_STATE: RandomState = RandomState::with_seed(0x646f_7269_735f_6273);
+
+/// The bucket hash of each row of the distribution columns (in the table's order, with
+/// the stored types): its bucket is the hash modulo the bucket count. Loads route rows with
+/// it and bucket-shuffle exchanges send rows to their bucket's backend with it.
+pub(crate) fn bucket_hashes(columns: &[ArrayRef], rows: usize) -> Result<Vec<u64>> {
+    let mut hashes = vec![0u64; rows];
+    create_hashes(columns, &BUCKET_HASH_STATE, &mut hashes)?;
+    Ok(hashes)
+}
 
 pub struct TabletSinkExec {
     engine: Arc<StorageEngine>,
@@ -327,9 +336,7 @@ impl TabletsWriter {
             .iter()
             .map(|&i| Arc::clone(batch.column(i)))
             .collect();
-        let mut hashes = vec![0u64; batch.num_rows()];
-        create_hashes(&arrays, &BUCKET_HASH_STATE, &mut hashes)?;
-        Ok(Some(hashes))
+        Ok(Some(bucket_hashes(&arrays, batch.num_rows())?))
     }
 
     /// Writes rows that must all have a partition: an INSERT fails on a row without one
@@ -467,10 +474,13 @@ impl TabletsWriter {
     /// Writes out every buffer here and on the other backends, and records the pending
     /// rowsets everywhere; returns the rows written (each counted once, not per replica).
     pub(crate) async fn finish(&mut self) -> Result<u64> {
-        self.store.finish().await?;
-        for (_, remote) in self.remotes.drain() {
-            remote.finish().await?;
+        let remotes = self.remotes.drain().map(|(_, r)| r.finish());
+        let (remote, local) =
+            futures::future::join(futures::future::join_all(remotes), self.store.finish()).await;
+        for r in remote {
+            r?;
         }
+        local?;
         Ok(self.rows)
     }
 

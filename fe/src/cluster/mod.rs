@@ -87,6 +87,11 @@ impl BackendClients {
             .max_decoding_message_size(MAX_MESSAGE_BYTES))
     }
 
+    /// Forgets a backend's channel after a transport failure (see [`Channels::evict`]).
+    pub fn evict(&self, host: &str, port: u16) {
+        self.channels.evict(host, port);
+    }
+
     pub fn internal(&self, host: &str, port: u16) -> Result<InternalServiceClient<Channel>> {
         self.channels
             .internal(host, port)

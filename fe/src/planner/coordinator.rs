@@ -20,7 +20,7 @@ use futures::StreamExt;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::{distribute, schedule};
 use crate::env::Env;
@@ -51,6 +51,35 @@ pub async fn execute_plan(
             batches: Box::pin(stream.map(|r| r.map_err(FeError::from))),
         });
     }
+    // A read that fails on a dead connection before any row (a backend restarted since the
+    // connections were made) runs once more over fresh ones.
+    let read_only = !writes_tablets(&plan);
+    let mut attempt = 1;
+    loop {
+        match start_query(env, session, Arc::clone(&plan)).await {
+            Err(e) if read_only && attempt == 1 && e.to_string().contains("transport error") => {
+                warn!(error = %e, "query failed on a dead connection; running it again");
+                for b in crate::cluster::backend_endpoints(env) {
+                    env.clients.evict(&b.host, b.port);
+                }
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether the plan writes tablets (an INSERT: never run twice).
+fn writes_tablets(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.is::<OlapTableSinkExec>() || plan.children().into_iter().any(writes_tablets)
+}
+
+/// Plans, places and starts the query, and waits for its first rows (or its end).
+async fn start_query(
+    env: &Arc<Env>,
+    session: &Session,
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<RowSet> {
     let query_id = uuid::Uuid::new_v4().to_string();
     let fragmented = distribute::fragment_plan(plan, &query_id, session.parallelism())?;
     let placed = match schedule::schedule(env, &fragmented) {
@@ -133,7 +162,7 @@ pub async fn execute_plan(
         .ok_or_else(|| FeError::Backend(format!("backend {host}:{port} sent an empty result")))?;
     let (schema, _) = doris_common::ipc::decode(&first.ipc)
         .map_err(|e| FeError::Internal(format!("bad result from backend: {e}")))?;
-    let state = ResultStream {
+    let mut state = ResultStream {
         query,
         stream,
         host,
@@ -141,6 +170,7 @@ pub async fn execute_plan(
         pending: Vec::new(),
         done: false,
     };
+    state.next_rows().await?;
     let batches = futures::stream::try_unfold(state, |mut st| async move {
         loop {
             if let Some(b) = st.pending.pop() {
@@ -187,8 +217,44 @@ struct ResultStream {
     stream: tonic::Streaming<ArrowBatch>,
     host: String,
     port: u16,
+    /// Batches received and not yet handed out, last first.
     pending: Vec<RecordBatch>,
     done: bool,
+}
+
+impl ResultStream {
+    /// Reads the root fragment's stream until it brings rows (into `pending`) or ends.
+    async fn next_rows(&mut self) -> Result<()> {
+        while self.pending.is_empty() && !self.done {
+            let (host, port) = (self.host.clone(), self.port);
+            let stream = &mut self.stream;
+            let msg = self
+                .query
+                .wait(async {
+                    stream
+                        .message()
+                        .await
+                        .map_err(|s| status_error(&host, port, &s))
+                })
+                .await?;
+            let Some(msg) = msg else {
+                self.done = true;
+                self.query.finish().await;
+                break;
+            };
+            if msg.ipc.is_empty() {
+                self.query
+                    .add_profile(0, &format!("{host}:{port}"), msg.profile);
+                continue;
+            }
+            let (_, mut batches) = doris_common::ipc::decode(&msg.ipc)
+                .map_err(|e| FeError::Internal(format!("bad result from backend: {e}")))?;
+            batches.retain(|b| b.num_rows() > 0);
+            batches.reverse();
+            self.pending = batches;
+        }
+        Ok(())
+    }
 }
 
 /// A distributed query in flight. Dropping it (the client went away) or [`Self::release`]
@@ -331,16 +397,18 @@ impl RunningQuery {
         let query_id = self.query_id.clone();
         let backends = std::mem::take(&mut self.backends);
         tokio::spawn(async move {
-            for b in backends {
-                if let Ok(mut c) = env.clients.internal(&b.host, b.port) {
-                    let req = CancelPlanFragmentRequest {
-                        query_id: query_id.clone(),
-                    };
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(5), c.cancel_plan_fragment(req))
-                            .await;
+            let cancels = backends.into_iter().map(|b| {
+                let env = Arc::clone(&env);
+                let query_id = query_id.clone();
+                async move {
+                    if let Ok(mut c) = env.clients.internal(&b.host, b.port) {
+                        let req = CancelPlanFragmentRequest { query_id };
+                        let cancel = c.cancel_plan_fragment(req);
+                        let _ = tokio::time::timeout(Duration::from_secs(5), cancel).await;
+                    }
                 }
-            }
+            });
+            futures::future::join_all(cancels).await;
         });
     }
 }

@@ -39,6 +39,7 @@ use datafusion::physical_plan::joins::{
     CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
 };
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::recursive_query::RecursiveQueryExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::scalar_subquery::ScalarSubqueryExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
@@ -193,6 +194,11 @@ impl Builder {
                 plan,
                 dist: Dist::Multi { hashed: false },
             });
+        }
+        if plan.is::<RecursiveQueryExec>() {
+            return Err(FeError::NotSupported(
+                "recursive queries (WITH RECURSIVE) that read tables".into(),
+            ));
         }
         if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
             if join.mode == PartitionMode::Partitioned && !join.null_aware {
@@ -662,8 +668,14 @@ impl Builder {
         match part.dist {
             Dist::Multi { hashed: true } => Ok(part),
             Dist::Multi { hashed: false } => {
+                // An exchange interleaves its senders: operators planned over sorted input
+                // (windows, sort-based aggregation) get it sorted again per partition.
+                let ordering = part.plan.output_ordering().cloned();
                 let properties = self.hash_properties(&part.plan, &keys);
-                let plan = self.exchange(part, ExchangeKind::Hash, keys, properties, None)?;
+                let mut plan = self.exchange(part, ExchangeKind::Hash, keys, properties, None)?;
+                if let Some(ordering) = ordering {
+                    plan = Arc::new(SortExec::new(ordering, plan).with_preserve_partitioning(true));
+                }
                 Ok(Part {
                     plan,
                     dist: Dist::Multi { hashed: true },

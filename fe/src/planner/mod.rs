@@ -100,6 +100,11 @@ fn build_context(env: &Arc<Env>, session: &Session, plan_env: Arc<PlanEnv>) -> S
         let optimizer = &mut state.config_mut().options_mut().optimizer;
         // Row estimates only (no byte sizes) decide between broadcast and shuffle joins.
         optimizer.hash_join_single_partition_threshold_rows = session.broadcast_row_limit();
+        // Fragments are cut between operators: a UNION stays a union of partitions (an
+        // interleave needs its inputs' hash partitioning, which exchanges do not declare to
+        // the BE), and scalar subqueries that survive inlining (in views) become joins.
+        optimizer.prefer_existing_union = true;
+        optimizer.enable_physical_uncorrelated_scalar_subquery = false;
     }
     for udf in doris_common::functions::session_udfs(
         session.database.clone(),
