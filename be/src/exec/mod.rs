@@ -15,6 +15,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use std::num::NonZeroUsize;
 
+use datafusion::execution::cache::cache_manager::{
+    CacheManager, CacheManagerConfig, FileMetadataCache,
+};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -104,6 +107,9 @@ impl BackendResolver for NodeResolver {
     }
 }
 
+/// Memory for parsed segment footers and page indexes.
+const SEGMENT_METADATA_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
 pub type BatchSender = mpsc::Sender<Result<ArrowBatch, tonic::Status>>;
 
 pub struct FragmentExecutor {
@@ -113,6 +119,9 @@ pub struct FragmentExecutor {
     runtimes: Arc<Mutex<HashMap<String, Arc<RuntimeEnv>>>>,
     /// Where sorts and aggregations spill when a query's memory runs short.
     spill_dir: std::path::PathBuf,
+    /// Parsed segment footers and page indexes, shared by all queries (segments never
+    /// change once written, so entries stay valid until the file is gone).
+    segment_metadata: Option<Arc<FileMetadataCache>>,
     /// Where fragments run: a runtime of its own, so CPU-bound operators never starve the
     /// gRPC services (cancels, exchange streams, heartbeats) of threads.
     runtime: tokio::runtime::Handle,
@@ -126,11 +135,21 @@ impl FragmentExecutor {
         if let Err(e) = std::fs::create_dir_all(&spill_dir) {
             warn!(dir = %spill_dir.display(), error = %e, "cannot create the spill directory");
         }
+        let caches =
+            CacheManagerConfig::default().with_metadata_cache_limit(SEGMENT_METADATA_CACHE_BYTES);
+        let segment_metadata = match CacheManager::try_new(&caches) {
+            Ok(m) => Some(m.get_file_metadata_cache()),
+            Err(e) => {
+                warn!(error = %e, "no segment metadata cache");
+                None
+            }
+        };
         Self {
             codec: Arc::new(DorisCodec::with_resolver(Arc::new(resolver))),
             exchanges,
             runtimes: Arc::default(),
             spill_dir,
+            segment_metadata,
             runtime,
             running: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -151,10 +170,15 @@ impl FragmentExecutor {
             return Ok(Arc::clone(r));
         }
         let limit = usize::try_from(req.mem_limit_bytes).ok().filter(|l| *l > 0);
-        let mut builder = RuntimeEnvBuilder::new().with_disk_manager_builder(
-            DiskManagerBuilder::default()
-                .with_mode(DiskManagerMode::Directories(vec![self.spill_dir.clone()])),
-        );
+        let caches = CacheManagerConfig::default()
+            .with_metadata_cache_limit(SEGMENT_METADATA_CACHE_BYTES)
+            .with_file_metadata_cache(self.segment_metadata.clone());
+        let mut builder = RuntimeEnvBuilder::new()
+            .with_cache_manager(caches)
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default()
+                    .with_mode(DiskManagerMode::Directories(vec![self.spill_dir.clone()])),
+            );
         if let Some(limit) = limit {
             let pool = TrackConsumersPool::new(
                 GreedyMemoryPool::new(limit),

@@ -52,12 +52,13 @@ pub async fn execute_plan(
         });
     }
     // A read that fails on a dead connection before any row (a backend restarted since the
-    // connections were made) runs once more over fresh ones.
+    // connections were made; each backend notices its own dead connections one call late)
+    // runs again over fresh ones, at most twice more.
     let read_only = !writes_tablets(&plan);
     let mut attempt = 1;
     loop {
         match start_query(env, session, Arc::clone(&plan)).await {
-            Err(e) if read_only && attempt == 1 && e.to_string().contains("transport error") => {
+            Err(e) if read_only && attempt < 3 && e.to_string().contains("transport error") => {
                 warn!(error = %e, "query failed on a dead connection; running it again");
                 for b in crate::cluster::backend_endpoints(env) {
                     env.clients.evict(&b.host, b.port);
