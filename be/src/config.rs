@@ -22,6 +22,8 @@ pub struct BeConfig {
     pub write_buffer_size: usize,
     /// Parquet compression of segment files: lz4, zstd, snappy or none.
     pub segment_compression: String,
+    /// Bytes of decoded segment columns kept in memory (0: no cache).
+    pub storage_page_cache_limit: usize,
 }
 
 impl BeConfig {
@@ -51,6 +53,16 @@ impl BeConfig {
             write_buffer_rows: conf.get_or("write_buffer_rows", 1_000_000)?,
             write_buffer_size: conf.get_or("write_buffer_size", 128 << 20)?,
             segment_compression: conf.get_or("segment_compression", "lz4".to_string())?,
+            storage_page_cache_limit: {
+                let text: String = conf.get_or("storage_page_cache_limit", "20%".to_string())?;
+                crate::storage::segment_cache::parse_limit(&text).ok_or_else(|| {
+                    ConfigError::InvalidValue {
+                        key: "storage_page_cache_limit".into(),
+                        value: text.clone(),
+                        reason: "a byte count or a percentage of memory (20%)".into(),
+                    }
+                })?
+            },
         })
     }
 }

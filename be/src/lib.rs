@@ -46,6 +46,9 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
         executor: exec::FragmentExecutor::new(
             exec::NodeResolver {
                 engine: Arc::clone(&engine),
+                segment_cache: Arc::new(storage::segment_cache::SegmentCache::new(
+                    config.storage_page_cache_limit,
+                )),
                 exchanges: Arc::default(),
                 channels: Arc::clone(&channels),
             },

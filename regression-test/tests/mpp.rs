@@ -464,7 +464,7 @@ async fn mpp_on_three_backends() {
         .join("\n");
     for needle in [
         "Instance on backend",
-        "DataSourceExec",
+        "CachedSegmentScan",
         "output_rows=",
         "elapsed_compute=",
         "ExchangeSink",

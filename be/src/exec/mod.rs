@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
+use crate::storage::segment_cache::SegmentCache;
 use crate::storage::StorageEngine;
 use exchange::{ExchangeRegistry, ExchangeSinkNode, ExchangeSourceNode};
 use sink::TabletSinkExec;
@@ -46,6 +47,8 @@ use sink::TabletSinkExec;
 #[derive(Clone)]
 pub struct NodeResolver {
     pub engine: Arc<StorageEngine>,
+    /// Decoded segment columns shared by every scan on this BE.
+    pub segment_cache: Arc<SegmentCache>,
     pub exchanges: Arc<ExchangeRegistry>,
     pub channels: Arc<Channels>,
 }
@@ -63,7 +66,13 @@ impl BackendResolver for NodeResolver {
         table_schema: SchemaRef,
         predicate: Option<Arc<dyn PhysicalExpr>>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        scan::scan_node(&self.engine, spec, table_schema, predicate)
+        scan::scan_node(
+            &self.engine,
+            &self.segment_cache,
+            spec,
+            table_schema,
+            predicate,
+        )
     }
 
     fn sink(

@@ -7,30 +7,68 @@
 //! row its position in the file (Parquet's row-number virtual column), see
 //! [`doris_common::fragment::merge_order_fields`].
 
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::physical_plan::{ExecutionPlan, Partitioning, PhysicalExpr};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PhysicalExpr, PlanProperties,
+    SendableRecordBatchStream,
+};
 use datafusion::scalar::ScalarValue;
-use doris_common::fragment::{merge_order_fields, ScanSpec};
+use doris_common::fragment::{merge_order_fields, plain_properties, ScanSpec};
+use futures::StreamExt;
 
+use crate::storage::segment_cache::SegmentCache;
 use crate::storage::StorageEngine;
 
 /// A node reading `spec`'s tablets from this BE's storage: `spec.output_partitions`
-/// partitions of the projected scan schema.
+/// partitions of the projected scan schema. With the segment cache on, plain scans read
+/// decoded columns from it (the predicate is applied by the filter the FE keeps above
+/// every scan); scans that need Parquet's row numbers (aggregate-model merges) or a fixed
+/// file-to-partition assignment (bucket-aligned joins) read the files.
 pub fn scan_node(
     engine: &StorageEngine,
+    cache: &Arc<SegmentCache>,
     spec: ScanSpec,
     table_schema: SchemaRef,
     predicate: Option<Arc<dyn PhysicalExpr>>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let partitions = spec.output_partitions.max(1);
+    let columns: Vec<usize> = match &spec.projection {
+        Some(p) => p.clone(),
+        None => (0..table_schema.fields().len()).collect(),
+    };
+    if cache.enabled() && !spec.merge_order && spec.bucket_group.is_none() && !columns.is_empty() {
+        let mut groups: Vec<Vec<PathBuf>> = vec![Vec::new(); partitions];
+        let mut next = 0usize;
+        for read in &spec.tablets {
+            for seg in engine.tablet(read.tablet_id)?.segments_at(read.version) {
+                groups[next % partitions].push(seg.path);
+                next += 1;
+            }
+        }
+        let schema = Arc::new(table_schema.project(&columns)?);
+        return Ok(Arc::new(CachedScanExec::new(
+            groups,
+            columns,
+            schema,
+            Arc::clone(cache),
+            spec.limit,
+        )));
+    }
     let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions];
     let mut next = 0usize;
     for read in &spec.tablets {
@@ -79,6 +117,138 @@ pub fn scan_node(
     }
     let config = builder.build();
     Ok(DataSourceExec::from_data_source(config))
+}
+
+/// A scan served from the [`SegmentCache`]: each partition reads its segment files'
+/// columns (decoding and caching those not cached yet on a blocking thread).
+#[derive(Debug)]
+struct CachedScanExec {
+    groups: Vec<Vec<PathBuf>>,
+    /// Columns of the segment files to read, in output order.
+    columns: Vec<usize>,
+    cache: Arc<SegmentCache>,
+    limit: Option<usize>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl CachedScanExec {
+    fn new(
+        groups: Vec<Vec<PathBuf>>,
+        columns: Vec<usize>,
+        schema: SchemaRef,
+        cache: Arc<SegmentCache>,
+        limit: Option<usize>,
+    ) -> Self {
+        let properties = plain_properties(schema, groups.len());
+        Self {
+            groups,
+            columns,
+            cache,
+            limit,
+            properties,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl DisplayAs for CachedScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let files: usize = self.groups.iter().map(Vec::len).sum();
+        write!(
+            f,
+            "CachedSegmentScan: {files} segment files, columns={:?}",
+            self.columns
+        )
+    }
+}
+
+impl ExecutionPlan for CachedScanExec {
+    fn name(&self) -> &str {
+        "CachedScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let files = self.groups.get(partition).cloned().unwrap_or_default();
+        let schema = self.schema();
+        let (cache, columns) = (Arc::clone(&self.cache), self.columns.clone());
+        let metrics = BaselineMetrics::new(&self.metrics, partition);
+        let batch_schema = Arc::clone(&schema);
+        let segments = futures::stream::iter(files).then(move |path| {
+            let (cache, columns) = (Arc::clone(&cache), columns.clone());
+            async move {
+                tokio::task::spawn_blocking(move || cache.columns(&path, &columns))
+                    .await
+                    .map_err(|e| DataFusionError::Execution(format!("segment read failed: {e}")))?
+            }
+        });
+        let batches = segments.flat_map(move |segment| {
+            let out: Vec<Result<RecordBatch>> = match segment {
+                Err(e) => vec![Err(e)],
+                Ok(cols) => {
+                    let chunks = cols.first().map_or(0, |c| c.len());
+                    (0..chunks)
+                        .map(|i| {
+                            let arrays = cols.iter().map(|c| Arc::clone(&c[i])).collect();
+                            Ok(RecordBatch::try_new(Arc::clone(&batch_schema), arrays)?)
+                        })
+                        .collect()
+                }
+            };
+            futures::stream::iter(out)
+        });
+        // At most `limit` rows: the last batch is cut, then the stream ends.
+        let limited = batches
+            .scan(self.limit.unwrap_or(usize::MAX), |remaining, b| {
+                let out = match b {
+                    _ if *remaining == 0 => None,
+                    Ok(b) => {
+                        let b = b.slice(0, b.num_rows().min(*remaining));
+                        *remaining -= b.num_rows();
+                        Some(Ok(b))
+                    }
+                    Err(e) => Some(Err(e)),
+                };
+                futures::future::ready(out)
+            })
+            .map(move |b| {
+                if let Ok(b) = &b {
+                    metrics.record_output(b.num_rows());
+                }
+                b
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, limited)))
+    }
 }
 
 #[cfg(test)]
@@ -222,7 +392,8 @@ mod tests {
             Operator::Eq,
             Arc::new(Literal::new(ScalarValue::Int32(Some(2)))),
         ));
-        let plan = scan_node(&engine, spec, schema(), Some(predicate)).expect("scan");
+        let no_cache = Arc::new(SegmentCache::new(0));
+        let plan = scan_node(&engine, &no_cache, spec, schema(), Some(predicate)).expect("scan");
         let names: Vec<String> = plan
             .schema()
             .fields()

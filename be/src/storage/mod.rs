@@ -4,6 +4,7 @@
 
 pub mod meta_store;
 pub mod segment;
+pub mod segment_cache;
 pub mod tablet;
 pub mod writer;
 
