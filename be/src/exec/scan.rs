@@ -35,10 +35,9 @@ use crate::storage::segment_cache::SegmentCache;
 use crate::storage::StorageEngine;
 
 /// A node reading `spec`'s tablets from this BE's storage: `spec.output_partitions`
-/// partitions of the projected scan schema. With the segment cache on, plain scans read
-/// decoded columns from it (the predicate is applied by the filter the FE keeps above
-/// every scan); scans that need Parquet's row numbers (aggregate-model merges) or a fixed
-/// file-to-partition assignment (bucket-aligned joins) read the files.
+/// partitions of the projected scan schema. With the segment cache on, scans read decoded
+/// columns from it (the predicate is applied by the filter the FE keeps above every scan);
+/// scans that need Parquet's row numbers (aggregate-model merges) read the files.
 pub fn scan_node(
     engine: &StorageEngine,
     cache: &Arc<SegmentCache>,
