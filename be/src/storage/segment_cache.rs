@@ -149,3 +149,90 @@ fn total_memory() -> Option<usize> {
         .ok()?;
     Some(kb * 1024)
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{AsArray, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+
+    use super::*;
+    use crate::storage::segment::{write_segment, SegmentOptions};
+
+    /// A segment of `rows` rows: (k, k * 2, "s<k>").
+    fn segment(dir: &Path, name: &str, rows: i64) -> PathBuf {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::Int64, false),
+            Field::new("c", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..rows)),
+                Arc::new(Int64Array::from_iter_values((0..rows).map(|k| k * 2))),
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|k| format!("s{k}")),
+                )),
+            ],
+        )
+        .expect("batch");
+        let path = dir.join(name);
+        let options = SegmentOptions::from_name("lz4").expect("options");
+        write_segment(&path, &batch, &options).expect("write");
+        path
+    }
+
+    fn values(column: &CachedColumn) -> Vec<i64> {
+        column
+            .iter()
+            .flat_map(|a| a.as_primitive::<Int64Type>().values().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn columns_come_back_in_the_asked_order_and_chunked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = segment(dir.path(), "s.dat", 20_000);
+        let cache = SegmentCache::new(1 << 30);
+        let cols = cache.columns(&path, &[1, 0]).expect("read");
+        assert_eq!(
+            values(&cols[0]),
+            (0..20_000).map(|k| k * 2).collect::<Vec<_>>()
+        );
+        assert_eq!(values(&cols[1]), (0..20_000).collect::<Vec<_>>());
+        assert_eq!(cols[0].len(), 20_000usize.div_ceil(CHUNK_ROWS));
+        // A second read of a cached column and a new one: same chunking, so they line up.
+        let again = cache.columns(&path, &[2, 1]).expect("read");
+        assert!(Arc::ptr_eq(&again[1], &cols[0]));
+        assert_eq!(again[0].len(), cols[0].len());
+        assert_eq!(
+            again[0][2].as_string::<i32>().value(0),
+            format!("s{}", 2 * CHUNK_ROWS)
+        );
+    }
+
+    #[test]
+    fn least_recently_used_columns_go_first() {
+        let dir = tempfile::tempdir().expect("dir");
+        let first = segment(dir.path(), "1.dat", 10_000);
+        let second = segment(dir.path(), "2.dat", 10_000);
+        // Room for about one column of one segment.
+        let cache = SegmentCache::new(100_000);
+        let one = cache.columns(&first, &[0]).expect("read");
+        cache.columns(&second, &[0]).expect("read");
+        assert!(cache.inner.lock().bytes <= 100_000);
+        // The first segment's column was evicted: reading it decodes a new copy.
+        let reread = cache.columns(&first, &[0]).expect("read");
+        assert!(!Arc::ptr_eq(&one[0], &reread[0]));
+        assert_eq!(values(&reread[0]), values(&one[0]));
+    }
+
+    #[test]
+    fn limits_parse_as_bytes_or_percent() {
+        assert_eq!(parse_limit("1048576"), Some(1 << 20));
+        assert_eq!(parse_limit("0"), Some(0));
+        assert!(parse_limit("20%").is_some_and(|b| b > 0));
+        assert_eq!(parse_limit("lots"), None);
+    }
+}
