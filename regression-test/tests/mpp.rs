@@ -227,6 +227,16 @@ async fn mpp_on_three_backends() {
         .collect();
     assert_eq!(cluster.lines(&mut conn, sql).await, expected);
 
+    // GROUP BY the distribution key: each bucket aggregated where it is, no shuffle.
+    let by_key = "SELECT count(*), max(c) FROM (SELECT k, count(*) AS c FROM mid GROUP BY k) t";
+    let plan = explain(&cluster, &mut conn, by_key).await;
+    assert!(
+        plan.contains("bucket-aligned") && !plan.contains("HASH_PARTITIONED: k"),
+        "{plan}"
+    );
+    // mid: 30,000 keys from the INSERT, 1,000 loaded, 100 of them in both.
+    assert_eq!(cluster.lines(&mut conn, by_key).await, ["30900\t2"]);
+
     // Joins: broadcast of the small side once the backends reported row counts, and
     // partitioned when broadcasting is disabled; the same answer either way.
     let join = "SELECT s.name, count(*), sum(b.v) FROM big b JOIN small s ON b.g = s.g \

@@ -32,6 +32,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::JoinType;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::filter::FilterExec;
@@ -207,6 +208,9 @@ impl Builder {
                 }
             }
         }
+        if let Some(part) = self.bucket_aggregate(&plan)? {
+            return Ok(part);
+        }
         let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
         if children.is_empty() {
             return Ok(Part {
@@ -373,6 +377,76 @@ impl Builder {
             .build_exec()?;
         Ok(Some(Part {
             plan: join,
+            dist: Dist::Multi { hashed: false },
+        }))
+    }
+
+    /// A GROUP BY on exactly the distribution columns of the table it scans: every group's
+    /// rows are in one bucket, so with the scan bucket-aligned the aggregation finishes
+    /// where the tablets are, without a shuffle (`FinalPartitioned` over `Partial`, or
+    /// `SinglePartitioned`, over the hash repartition DataFusion planned).
+    fn bucket_aggregate(&mut self, plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Part>> {
+        let Some(agg) = plan.downcast_ref::<AggregateExec>() else {
+            return Ok(None);
+        };
+        let Some(repartition) = agg.input().downcast_ref::<RepartitionExec>() else {
+            return Ok(None);
+        };
+        let Partitioning::Hash(keys, _) = repartition.partitioning() else {
+            return Ok(None);
+        };
+        // The aggregation below the shuffle (if any) and the plan under both.
+        let (partial, input) = match agg.mode() {
+            AggregateMode::FinalPartitioned => {
+                let Some(partial) = repartition.input().downcast_ref::<AggregateExec>() else {
+                    return Ok(None);
+                };
+                if *partial.mode() != AggregateMode::Partial || !partial.group_expr().is_single() {
+                    return Ok(None);
+                }
+                (Some(partial), Arc::clone(partial.input()))
+            }
+            AggregateMode::SinglePartitioned => (None, Arc::clone(repartition.input())),
+            _ => return Ok(None),
+        };
+        if !agg.group_expr().is_single() {
+            return Ok(None);
+        }
+        // The shuffle keys as expressions over `input`.
+        let input_keys: Option<Vec<Arc<dyn PhysicalExpr>>> = match partial {
+            Some(p) => keys
+                .iter()
+                .map(|k| {
+                    let c = k.downcast_ref::<Column>()?;
+                    p.group_expr()
+                        .expr()
+                        .get(c.index())
+                        .map(|(e, _)| Arc::clone(e))
+                })
+                .collect(),
+            None => Some(keys.clone()),
+        };
+        let Some(input_keys) = input_keys else {
+            return Ok(None);
+        };
+        let Some(scan) = bucketed_scan(&input, &input_keys) else {
+            return Ok(None);
+        };
+        if !buckets_aligned(&[&scan.tablets]) {
+            return Ok(None);
+        }
+        self.bucket_groups += 1;
+        let group = self.bucket_groups;
+        let local = self.rewrite(with_bucket_group(&input, group)?)?;
+        // Without the shuffle: the partial aggregation (if any) right over the local input.
+        let below = match partial {
+            Some(_) => {
+                replace_children_if_necessary(Arc::clone(repartition.input()), vec![local.plan])?
+            }
+            None => local.plan,
+        };
+        Ok(Some(Part {
+            plan: replace_children_if_necessary(Arc::clone(plan), vec![below])?,
             dist: Dist::Multi { hashed: false },
         }))
     }
