@@ -50,12 +50,13 @@ pub fn scan_node(
         Some(p) => p.clone(),
         None => (0..table_schema.fields().len()).collect(),
     };
-    if cache.enabled() && !spec.merge_order && spec.bucket_group.is_none() && !columns.is_empty() {
+    if cache.enabled() && !spec.merge_order && !columns.is_empty() {
         let mut groups: Vec<Vec<PathBuf>> = vec![Vec::new(); partitions];
         let mut next = 0usize;
         for read in &spec.tablets {
             for seg in engine.tablet(read.tablet_id)?.segments_at(read.version) {
-                groups[next % partitions].push(seg.path);
+                // A bucket-aligned scan puts each tablet where the planner said.
+                groups[read.partition.unwrap_or(next) % partitions].push(seg.path);
                 next += 1;
             }
         }
