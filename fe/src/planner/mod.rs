@@ -389,7 +389,10 @@ pub async fn explain(
     let mut lines = explain::render(&fragmented, &output);
     if verbose {
         lines.push("PHYSICAL PLAN (DataFusion)".to_string());
-        let text = displayable(physical.as_ref()).indent(true).to_string();
+        let text = displayable(physical.as_ref())
+            .set_show_statistics(true)
+            .indent(true)
+            .to_string();
         lines.extend(text.lines().map(|l| format!("  {l}")));
     }
     if verbose {
