@@ -32,6 +32,7 @@ use doris_common::fragment::{merge_order_fields, plain_properties, ScanSpec};
 use futures::StreamExt;
 
 use crate::storage::segment_cache::SegmentCache;
+use crate::storage::tablet::SegmentFile;
 use crate::storage::StorageEngine;
 
 /// A node reading `spec`'s tablets from this BE's storage: `spec.output_partitions`
@@ -50,16 +51,12 @@ pub fn scan_node(
         Some(p) => p.clone(),
         None => (0..table_schema.fields().len()).collect(),
     };
+    let segments = segment_groups(engine, &spec, partitions)?;
     if cache.enabled() && !spec.merge_order && !columns.is_empty() {
-        let mut groups: Vec<Vec<PathBuf>> = vec![Vec::new(); partitions];
-        let mut next = 0usize;
-        for read in &spec.tablets {
-            for seg in engine.tablet(read.tablet_id)?.segments_at(read.version) {
-                // A bucket-aligned scan puts each tablet where the planner said.
-                groups[read.partition.unwrap_or(next) % partitions].push(seg.path);
-                next += 1;
-            }
-        }
+        let groups = segments
+            .into_iter()
+            .map(|g| g.into_iter().map(|seg| seg.path).collect())
+            .collect();
         let schema = Arc::new(table_schema.project(&columns)?);
         return Ok(Arc::new(CachedScanExec::new(
             groups,
@@ -69,25 +66,20 @@ pub fn scan_node(
             spec.limit,
         )));
     }
-    let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions];
-    let mut next = 0usize;
-    for read in &spec.tablets {
-        let tablet = engine.tablet(read.tablet_id)?;
-        for seg in tablet.segments_at(read.version) {
-            let path = seg.path.to_string_lossy().into_owned();
-            let mut file = PartitionedFile::new(path, seg.size);
+    let groups = segments.into_iter().map(|group| {
+        let files = group.into_iter().map(|seg| {
+            let file = PartitionedFile::new(seg.path.to_string_lossy().into_owned(), seg.size);
             if spec.merge_order {
-                file = file.with_partition_values(vec![
+                file.with_partition_values(vec![
                     ScalarValue::Int64(Some(seg.version)),
                     ScalarValue::Int64(Some(seg.ordinal as i64)),
-                ]);
+                ])
+            } else {
+                file
             }
-            // A bucket-aligned scan puts each tablet where the planner said.
-            let group = read.partition.unwrap_or(next) % partitions;
-            groups[group].push(file);
-            next += 1;
-        }
-    }
+        });
+        FileGroup::new(files.collect())
+    });
     let schema = if spec.merge_order {
         let [version, segment, row] = <[_; 3]>::try_from(merge_order_fields())
             .map_err(|_| DataFusionError::Internal("three merge order fields".into()))?;
@@ -106,7 +98,7 @@ pub fn scan_node(
     }
     let mut builder =
         FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
-            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_file_groups(groups.collect())
             .with_projection_indices(spec.projection.clone())?
             .with_limit(spec.limit);
     if spec.bucket_group.is_some() {
@@ -117,6 +109,24 @@ pub fn scan_node(
     }
     let config = builder.build();
     Ok(DataSourceExec::from_data_source(config))
+}
+
+/// The visible segment files of `spec`'s tablets, spread over `partitions` partitions:
+/// round-robin, or each tablet where a bucket-aligned scan's planner put it.
+fn segment_groups(
+    engine: &StorageEngine,
+    spec: &ScanSpec,
+    partitions: usize,
+) -> Result<Vec<Vec<SegmentFile>>> {
+    let mut groups: Vec<Vec<SegmentFile>> = vec![Vec::new(); partitions];
+    let mut next = 0usize;
+    for read in &spec.tablets {
+        for seg in engine.tablet(read.tablet_id)?.segments_at(read.version) {
+            groups[read.partition.unwrap_or(next) % partitions].push(seg);
+            next += 1;
+        }
+    }
+    Ok(groups)
 }
 
 /// A scan served from the [`SegmentCache`]: each partition reads its segment files'

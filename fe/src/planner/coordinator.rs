@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::distribute::nodes;
 use super::{distribute, schedule};
 use crate::env::Env;
 use crate::error::{FeError, Result};
@@ -31,9 +32,7 @@ use crate::qe::profile::{FragmentProfile, QueryProfile};
 
 /// Whether the plan reads or writes tablets (and so runs on backends).
 fn touches_tablets(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    plan.is::<OlapScanExec>()
-        || plan.is::<OlapTableSinkExec>()
-        || plan.children().into_iter().any(touches_tablets)
+    !nodes::<OlapScanExec>(plan).is_empty() || writes_tablets(plan)
 }
 
 /// Executes `plan` and returns its output as a stream.
@@ -72,7 +71,7 @@ pub async fn execute_plan(
 
 /// Whether the plan writes tablets (an INSERT: never run twice).
 fn writes_tablets(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    plan.is::<OlapTableSinkExec>() || plan.children().into_iter().any(writes_tablets)
+    !nodes::<OlapTableSinkExec>(plan).is_empty()
 }
 
 /// Plans, places and starts the query, and waits for its first rows (or its end).

@@ -101,18 +101,25 @@ impl FragmentedPlan {
 
 /// The exchange sources in a fragment's plan.
 pub fn sources(plan: &Arc<dyn ExecutionPlan>) -> Vec<&ExchangeSourceExec> {
-    let mut out = Vec::new();
-    collect_sources(plan, &mut out);
-    out
+    nodes(plan)
 }
 
-fn collect_sources<'a>(plan: &'a Arc<dyn ExecutionPlan>, out: &mut Vec<&'a ExchangeSourceExec>) {
-    if let Some(s) = plan.downcast_ref::<ExchangeSourceExec>() {
-        out.push(s);
+/// Every node of type `T` in `plan`, top down.
+pub fn nodes<T: ExecutionPlan + 'static>(plan: &Arc<dyn ExecutionPlan>) -> Vec<&T> {
+    fn walk<'a, T: ExecutionPlan + 'static>(
+        plan: &'a Arc<dyn ExecutionPlan>,
+        out: &mut Vec<&'a T>,
+    ) {
+        if let Some(n) = plan.downcast_ref::<T>() {
+            out.push(n);
+        }
+        for c in plan.children() {
+            walk(c, out);
+        }
     }
-    for c in plan.children() {
-        collect_sources(c, out);
-    }
+    let mut out = Vec::new();
+    walk(plan, &mut out);
+    out
 }
 
 /// Cuts `plan` (planned for `parallelism` partitions per instance) into fragments.
@@ -463,18 +470,10 @@ impl Builder {
         let properties = self.hash_properties(&part.plan, &keys);
         let source = self.exchange(part, ExchangeKind::Bucket, keys, properties, None)?;
         // The sending fragment just cut: its sink learns the group (targets come at placement).
-        if let Some(Some(f)) = self.fragments.last_mut() {
-            if let Some(sink) = f.plan.downcast_ref::<ExchangeSinkExec>() {
-                let mut spec = sink.spec.clone();
-                spec.bucket_group = Some(group);
-                spec.bucket_targets = vec![(0, 0); buckets as usize];
-                f.plan = Arc::new(ExchangeSinkExec::new(
-                    spec,
-                    sink.keys.clone(),
-                    Arc::clone(&sink.input),
-                ));
-            }
-        }
+        self.edit_sink(self.fragments.len() - 1, None, |spec| {
+            spec.bucket_group = Some(group);
+            spec.bucket_targets = vec![(0, 0); buckets as usize];
+        });
         Ok(source)
     }
 
@@ -679,13 +678,29 @@ impl Builder {
             return;
         };
         exchange.kind = kind;
-        if let Some(Some(f)) = self.fragments.get_mut(exchange.from_fragment) {
-            if let Some(sink) = f.plan.downcast_ref::<ExchangeSinkExec>() {
-                let mut spec = sink.spec.clone();
-                spec.kind = kind;
-                spec.partitions = partitions;
-                f.plan = Arc::new(ExchangeSinkExec::new(spec, keys, Arc::clone(&sink.input)));
-            }
+        let from = exchange.from_fragment;
+        self.edit_sink(from, Some(keys), |spec| {
+            spec.kind = kind;
+            spec.partitions = partitions;
+        });
+    }
+
+    /// Rewrites the sink of fragment `fragment`: its spec through `edit`, and its hash keys
+    /// when `keys` is given.
+    fn edit_sink(
+        &mut self,
+        fragment: usize,
+        keys: Option<Vec<Arc<dyn PhysicalExpr>>>,
+        edit: impl FnOnce(&mut ExchangeSinkSpec),
+    ) {
+        let Some(Some(f)) = self.fragments.get_mut(fragment) else {
+            return;
+        };
+        if let Some(sink) = f.plan.downcast_ref::<ExchangeSinkExec>() {
+            let mut spec = sink.spec.clone();
+            edit(&mut spec);
+            let keys = keys.unwrap_or_else(|| sink.keys.clone());
+            f.plan = Arc::new(ExchangeSinkExec::new(spec, keys, Arc::clone(&sink.input)));
         }
     }
 

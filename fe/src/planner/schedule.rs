@@ -14,7 +14,7 @@ use doris_common::fragment::{
     OlapTableSinkExec, TabletRead,
 };
 
-use super::distribute::{sources, Dist, FragmentedPlan};
+use super::distribute::{nodes, sources, Dist, FragmentedPlan};
 use crate::env::Env;
 use crate::error::{FeError, Result};
 
@@ -45,15 +45,6 @@ impl Schedule {
     }
 }
 
-fn scans(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<Arc<dyn ExecutionPlan>>) {
-    if plan.is::<OlapScanExec>() {
-        out.push(Arc::clone(plan));
-    }
-    for c in plan.children() {
-        scans(c, out);
-    }
-}
-
 fn backend_name(env: &Env, id: i64) -> String {
     env.catalog
         .read()
@@ -71,23 +62,12 @@ pub fn schedule(env: &Env, plan: &FragmentedPlan) -> Result<Schedule> {
     // Tablet -> the replica to read, least-loaded first; bucket-aligned scans first.
     let mut reads: HashMap<i64, usize> = HashMap::new();
     let mut chosen: HashMap<i64, i64> = HashMap::new();
-    let found: Vec<Vec<Arc<dyn ExecutionPlan>>> = plan
-        .fragments
-        .iter()
-        .map(|f| {
-            let mut found = Vec::new();
-            scans(&f.plan, &mut found);
-            found
-        })
-        .collect();
+    let found: Vec<Vec<&OlapScanExec>> = plan.fragments.iter().map(|f| nodes(&f.plan)).collect();
     let buckets = place_buckets(&found, &alive, &mut reads, &mut chosen)?;
     let mut fragment_scans = Vec::with_capacity(plan.fragments.len());
     for found in &found {
         let mut backends = BTreeSet::new();
-        for s in found {
-            let Some(scan) = s.downcast_ref::<OlapScanExec>() else {
-                continue;
-            };
+        for scan in found {
             for t in &scan.spec.tablets {
                 if let Some(b) = chosen.get(&t.tablet_id) {
                     backends.insert(*b);
@@ -201,17 +181,15 @@ struct BucketPlacement {
 
 /// Places the buckets of every bucket-aligned scan group (colocate and bucket-shuffle joins).
 fn place_buckets(
-    found: &[Vec<Arc<dyn ExecutionPlan>>],
+    found: &[Vec<&OlapScanExec>],
     alive: &BTreeMap<i64, ExchangeEndpoint>,
     reads: &mut HashMap<i64, usize>,
     chosen: &mut HashMap<i64, i64>,
 ) -> Result<HashMap<u32, BucketPlacement>> {
     let mut groups: BTreeMap<u32, Vec<&OlapScanExec>> = BTreeMap::new();
-    for s in found.iter().flatten() {
-        if let Some(scan) = s.downcast_ref::<OlapScanExec>() {
-            if let Some(g) = scan.spec.bucket_group {
-                groups.entry(g).or_default().push(scan);
-            }
+    for scan in found.iter().flatten() {
+        if let Some(g) = scan.spec.bucket_group {
+            groups.entry(g).or_default().push(*scan);
         }
     }
     let mut out = HashMap::new();
