@@ -5,7 +5,7 @@
 //! ([`super::aggregate_model`]), which DataFusion inlines in place of the scan.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -374,10 +374,10 @@ fn distribution_columns(t: &Table) -> Vec<usize> {
     }
 }
 
-/// The table's colocation group as `db.group` (Doris scopes groups to a database, except
-/// those named `__global__...`).
-pub fn colocate_group(db: &str, t: &Table) -> Option<String> {
-    let group = t.properties.get("colocate_with")?.trim();
+/// A table's colocation group (its `colocate_with` property) as `db.group`: Doris scopes
+/// groups to a database, except those named `__global__...`.
+pub fn colocate_group(db: &str, properties: &BTreeMap<String, String>) -> Option<String> {
+    let group = properties.get("colocate_with")?.trim();
     if group.is_empty() {
         return None;
     }
@@ -487,7 +487,7 @@ impl TableProvider for OlapTableProvider {
                     *buckets
                 }
             },
-            colocate_group: colocate_group(&self.db, &self.table),
+            colocate_group: colocate_group(&self.db, &self.table.properties),
             bucket_group: None,
             merge_order: self.merge_input,
         };

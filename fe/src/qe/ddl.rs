@@ -17,6 +17,7 @@ use crate::env::Env;
 use crate::error::{FeError, Result};
 use crate::mysql::result::QueryOutput;
 use crate::mysql::session::Session;
+use crate::planner::catalog::colocate_group;
 use crate::sql::ast::{
     AggKind, AlterSystem, CreateTable, DefaultValue, DistributionDesc, KeysKind, TableName,
     TypeDef, UserIdent,
@@ -507,9 +508,7 @@ pub async fn create_table(
     // the group's other tables (or, for the group's first table, of its first partition).
     let colocated = colocate_placement(env, db_id, &properties, &distribution, &columns, replicas)?;
     let mut bucket_backends: Vec<Vec<i64>> = colocated.unwrap_or_default();
-    let colocate = properties
-        .get("colocate_with")
-        .is_some_and(|g| !g.trim().is_empty());
+    let colocate = colocate_group(&db_name, &properties).is_some();
     if colocate && bucket_backends.is_empty() {
         bucket_backends = (0..buckets).map(|_| placement.next(replicas)).collect();
     }
@@ -605,8 +604,8 @@ fn tablet_schema(table: &Table) -> Result<TabletSchema> {
     })
 }
 
-/// For a table joining colocation group `colocate_with` (scoped to its database, as in
-/// Doris): the backends of each bucket of the group's existing tables, after checking the
+/// For a table joining colocation group `colocate_with` (see [`colocate_group`]): the
+/// backends of each bucket of the group's existing tables, after checking the
 /// table fits the group (same bucket count, replication and distribution column types).
 /// `None` when the property is absent or the group has no table yet.
 fn colocate_placement(
@@ -617,12 +616,13 @@ fn colocate_placement(
     columns: &[Column],
     replicas: usize,
 ) -> Result<Option<Vec<Vec<i64>>>> {
-    let Some(group) = properties.get("colocate_with").map(|g| g.trim()) else {
+    let catalog = env.catalog.read();
+    let Some(db) = catalog.databases.get(&db_id) else {
         return Ok(None);
     };
-    if group.is_empty() {
+    let Some(group) = colocate_group(&db.name, properties) else {
         return Ok(None);
-    }
+    };
     let Distribution::Hash {
         columns: dist_cols,
         buckets,
@@ -640,15 +640,12 @@ fn colocate_placement(
             .map(|c| c.column_type.clone())
             .collect()
     };
-    let catalog = env.catalog.read();
-    let Some(db) = catalog.databases.get(&db_id) else {
-        return Ok(None);
-    };
-    let Some(member) = db
-        .tables
-        .values()
-        .find(|t| t.properties.get("colocate_with").map(|g| g.trim()) == Some(group))
-    else {
+    let member = catalog.databases.values().find_map(|d| {
+        d.tables
+            .values()
+            .find(|t| colocate_group(&d.name, &t.properties).as_ref() == Some(&group))
+    });
+    let Some(member) = member else {
         return Ok(None);
     };
     let Distribution::Hash {
