@@ -311,6 +311,7 @@ mod tests {
                 file,
                 num_rows: rows.len() as u64,
                 size,
+                columns: Vec::new(),
             });
         }
         let rowset = RowsetMeta {

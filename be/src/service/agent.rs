@@ -126,6 +126,17 @@ impl BackendService for AgentImpl {
                 row_count: s.row_count as i64,
                 data_size: s.data_size as i64,
                 rowset_count: s.rowset_count as i64,
+                columns: s
+                    .columns
+                    .into_iter()
+                    .map(|c| doris_proto::ColumnStats {
+                        name: c.name,
+                        null_count: i64::try_from(c.null_count).unwrap_or(i64::MAX),
+                        min: c.min,
+                        max: c.max,
+                        distinct: c.distinct,
+                    })
+                    .collect(),
             })
             .collect();
         Ok(Response::new(ReportTabletsResponse { tablets }))

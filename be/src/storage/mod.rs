@@ -35,6 +35,7 @@ pub struct TabletStat {
     pub row_count: u64,
     pub data_size: u64,
     pub rowset_count: usize,
+    pub columns: Vec<tablet::ColumnStats>,
 }
 
 pub struct StorageEngine {
@@ -342,6 +343,7 @@ impl StorageEngine {
                 row_count: t.row_count(),
                 data_size: t.data_size(),
                 rowset_count: t.rowset_count(),
+                columns: t.column_stats(),
             })
             .collect();
         out.sort_by_key(|s| s.tablet_id);

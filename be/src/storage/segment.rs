@@ -6,14 +6,17 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::UInt32Array;
-use datafusion::arrow::compute::{concat_batches, take, LexicographicalComparator, SortColumn};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use datafusion::arrow::compute::{
+    concat_batches, max, min, partition, take, LexicographicalComparator, SortColumn,
+};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use super::tablet::ColumnStats;
 use crate::error::{BeError, Result};
 
 /// Rows per Parquet row group: the granularity of segment-level zone-map pruning.
@@ -95,27 +98,10 @@ fn single_integer_key_order(
     key_columns: &[usize],
     rows: u32,
 ) -> Option<UInt32Array> {
-    use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::datatypes::{DataType, Int64Type};
     let [key] = key_columns else {
         return None;
     };
-    let column = batch.column(*key);
-    let integer_like = matches!(
-        column.data_type(),
-        DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::Date32
-    );
-    if !integer_like {
-        return None;
-    }
-    let widened = datafusion::arrow::compute::cast(column, &DataType::Int64).ok()?;
+    let widened = widen_integer(batch.column(*key))?;
     let values = widened.as_primitive::<Int64Type>();
     let mut pairs: Vec<(Option<i64>, u32)> = (0..rows)
         .map(|i| {
@@ -142,6 +128,65 @@ fn take_rows(
         .map_err(datafusion::error::DataFusionError::from)?)
 }
 
+/// Statistics of each column of `batch` (a segment's rows, sorted by `key_columns`): NULL
+/// counts, the range of integer-like columns, and the exact number of distinct values of
+/// the first key column (counted as runs of equal values, which sorting makes cheap).
+pub fn column_stats(batch: &RecordBatch, key_columns: &[usize]) -> Vec<ColumnStats> {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .enumerate()
+        .map(|(i, (field, column))| {
+            let (min, max) = integer_range(column).unwrap_or((None, None));
+            let distinct = (key_columns.first() == Some(&i))
+                .then(|| distinct_sorted(column))
+                .flatten();
+            ColumnStats {
+                name: field.name().clone(),
+                null_count: column.null_count() as u64,
+                min,
+                max,
+                distinct,
+            }
+        })
+        .collect()
+}
+
+/// Distinct non-NULL values of a sorted column: its runs of equal values, less the run of
+/// NULLs.
+fn distinct_sorted(column: &ArrayRef) -> Option<u64> {
+    let runs = partition(std::slice::from_ref(column)).ok()?.len() as u64;
+    Some(runs - u64::from(column.null_count() > 0))
+}
+
+/// Smallest and largest value of an integer or date column (`None` for other types).
+fn integer_range(column: &ArrayRef) -> Option<(Option<i64>, Option<i64>)> {
+    let widened = widen_integer(column)?;
+    let values = widened.as_primitive::<Int64Type>();
+    Some((min(values), max(values)))
+}
+
+/// An integer-like column (integers up to 32 bits unsigned, BIGINT, DATE) as `Int64`.
+fn widen_integer(column: &ArrayRef) -> Option<ArrayRef> {
+    let integer_like = matches!(
+        column.data_type(),
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::Date32
+    );
+    if !integer_like {
+        return None;
+    }
+    datafusion::arrow::compute::cast(column, &DataType::Int64).ok()
+}
+
 /// Writes `batch` as one segment file at `path` and syncs it; returns the file size.
 pub fn write_segment(path: &Path, batch: &RecordBatch, options: &SegmentOptions) -> Result<u64> {
     let file = File::create(path)?;
@@ -162,6 +207,49 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{Array, Int32Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn column_stats_count_key_runs_and_ranges() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int32, true),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int32Array::from(vec![
+                    None,
+                    Some(1),
+                    Some(1),
+                    Some(2),
+                    Some(9),
+                ])),
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    None,
+                    Some("b"),
+                    None,
+                    Some("c"),
+                ])),
+            ],
+        )
+        .expect("batch");
+        let stats = column_stats(&batch, &[0]);
+        assert_eq!(stats[0].name, "k");
+        assert_eq!(
+            (
+                stats[0].null_count,
+                stats[0].min,
+                stats[0].max,
+                stats[0].distinct
+            ),
+            (1, Some(1), Some(9), Some(3))
+        );
+        assert_eq!(
+            (stats[1].null_count, stats[1].min, stats[1].distinct),
+            (2, None, None)
+        );
+    }
 
     #[test]
     fn sorts_by_key_and_round_trips() {

@@ -39,6 +39,61 @@ pub struct SegmentMeta {
     pub file: String,
     pub num_rows: u64,
     pub size: u64,
+    /// Per-column statistics (empty for segments written before they were kept).
+    #[serde(default)]
+    pub columns: Vec<ColumnStats>,
+}
+
+/// Statistics of one column of a segment (or, merged, of a tablet): the planner's input
+/// for selectivity and distinct-value estimates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnStats {
+    pub name: String,
+    pub null_count: u64,
+    /// Smallest and largest value of integer-like columns (integers, dates), widened to i64.
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    /// Distinct non-NULL values: exact for a segment's first key column; merged, the sum
+    /// (an upper bound, exact when segments hold disjoint values).
+    #[serde(default)]
+    pub distinct: Option<u64>,
+}
+
+impl ColumnStats {
+    /// Merges per-segment statistics into one per column. A column missing from any segment
+    /// (written before statistics were kept, or before the column was added) is left out:
+    /// its range is unknown.
+    pub fn merge<'a>(segments: impl IntoIterator<Item = &'a [ColumnStats]>) -> Vec<ColumnStats> {
+        let mut merged: Option<Vec<ColumnStats>> = None;
+        for columns in segments {
+            merged = Some(match merged {
+                None => columns.to_vec(),
+                Some(acc) => acc
+                    .into_iter()
+                    .filter_map(|a| {
+                        let b = columns.iter().find(|c| c.name == a.name)?;
+                        Some(ColumnStats {
+                            name: a.name,
+                            null_count: a.null_count + b.null_count,
+                            min: combine(a.min, b.min, i64::min),
+                            max: combine(a.max, b.max, i64::max),
+                            distinct: a.distinct.zip(b.distinct).map(|(x, y)| x + y),
+                        })
+                    })
+                    .collect(),
+            });
+        }
+        merged.unwrap_or_default()
+    }
+}
+
+/// `f` of both values when both are known, else the known one (a segment whose values are
+/// all NULL has no range).
+fn combine(a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(f(x, y)),
+        (x, y) => x.or(y),
+    }
 }
 
 /// Output of one load (or, later, one compaction) on one tablet.
@@ -118,6 +173,17 @@ impl Tablet {
 
     pub fn rowset_count(&self) -> usize {
         self.rowsets.read().len()
+    }
+
+    /// Column statistics over every rowset (see [`ColumnStats::merge`]).
+    pub fn column_stats(&self) -> Vec<ColumnStats> {
+        let rowsets = self.rowsets.read();
+        ColumnStats::merge(
+            rowsets
+                .iter()
+                .flat_map(|r| &r.segments)
+                .map(|s| s.columns.as_slice()),
+        )
     }
 }
 

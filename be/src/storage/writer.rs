@@ -141,6 +141,7 @@ impl TabletStore {
                     file,
                     num_rows,
                     size,
+                    columns: segment::column_stats(&sorted, &keys),
                 },
             ))
         }));

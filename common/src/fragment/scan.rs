@@ -13,6 +13,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::ColumnStatistics;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::parquet::arrow::RowNumber;
@@ -122,6 +123,8 @@ pub struct OlapScanExec {
     pub predicate: Option<Arc<dyn PhysicalExpr>>,
     projected_schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    /// Planner statistics of the output columns (FE only; empty when unknown).
+    column_statistics: Vec<ColumnStatistics>,
 }
 
 impl OlapScanExec {
@@ -143,7 +146,16 @@ impl OlapScanExec {
             predicate,
             projected_schema,
             properties,
+            column_statistics: Vec::new(),
         })
+    }
+
+    /// Sets the statistics of the output columns, one per column in order.
+    pub fn with_column_statistics(mut self, columns: Vec<ColumnStatistics>) -> Self {
+        if columns.len() == self.projected_schema.fields().len() {
+            self.column_statistics = columns;
+        }
+        self
     }
 }
 
@@ -193,14 +205,17 @@ impl ExecutionPlan for OlapScanExec {
         vec![]
     }
 
-    /// Row counts from the tablet reports, so DataFusion can order joins and choose to
-    /// broadcast a small side.
+    /// Row counts and column statistics from the tablet reports, so DataFusion can order
+    /// joins and choose to broadcast a small side.
     fn statistics_from_inputs(
         &self,
         _input_stats: &[Arc<Statistics>],
         args: &StatisticsArgs,
     ) -> Result<Arc<Statistics>> {
         let mut stats = Statistics::new_unknown(&self.schema());
+        if !self.column_statistics.is_empty() {
+            stats.column_statistics = self.column_statistics.clone();
+        }
         if let Some(rows) = self.spec.rows {
             let rows = match args.partition() {
                 Some(_) => rows / self.spec.output_partitions.max(1) as u64,

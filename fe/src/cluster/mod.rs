@@ -43,10 +43,12 @@ pub fn backend_endpoints(env: &crate::env::Env) -> Vec<ExchangeEndpoint> {
 }
 
 /// Size of one tablet as its backend last reported it (planner statistics).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TabletStat {
     pub rows: u64,
     pub bytes: u64,
+    /// Per-column NULL counts and integer ranges (see [`crate::planner::stats`]).
+    pub columns: Vec<doris_proto::ColumnStats>,
 }
 
 /// What heartbeats tell about a backend (not persisted).

@@ -40,6 +40,7 @@ pub async fn refresh_tablet_stats(env: &Arc<Env>) {
                         TabletStat {
                             rows: u64::try_from(t.row_count).unwrap_or(0),
                             bytes: u64::try_from(t.data_size).unwrap_or(0),
+                            columns: t.columns,
                         },
                     );
                 }

@@ -32,6 +32,7 @@ pub fn default_variables(config: &FeConfig) -> BTreeMap<String, String> {
         ("collation_server", "utf8mb4_0900_bin"),
         ("default_storage_engine", "olap"),
         ("default_tmp_storage_engine", "olap"),
+        ("disable_join_reorder", "false"),
         ("div_precision_increment", "4"),
         ("enable_fallback_to_original_planner", "false"),
         ("enable_insert_strict", "true"),

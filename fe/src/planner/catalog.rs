@@ -27,6 +27,7 @@ use doris_common::fragment::{
     SinkPartition, SinkSpec, TabletRead,
 };
 
+use super::stats::TableStats;
 use crate::catalog::{ColumnDefault, Distribution, KeysType, Table, View};
 use crate::env::Env;
 
@@ -152,20 +153,12 @@ impl SchemaProvider for DatabaseSchema {
         };
         Ok(Some(match found {
             Found::Table(table) => {
-                let rows = {
-                    let stats = self.env.tablet_stats.read();
-                    table
-                        .partitions
-                        .iter()
-                        .flat_map(|p| &p.tablets)
-                        .filter_map(|t| Some((t.id, stats.get(&t.id)?.rows)))
-                        .collect()
-                };
+                let stats = TableStats::from_reports(&table, &self.env.tablet_stats.read());
                 Arc::new(OlapTableProvider::try_new(
                     self.db_name.clone(),
                     *table,
                     Arc::clone(&self.plan_env),
-                    Arc::new(rows),
+                    Arc::new(stats),
                 )?)
             }
             Found::View(view) => self.plan_view(&view).await?,
@@ -225,20 +218,20 @@ pub struct OlapTableProvider {
     merged: Option<LogicalPlan>,
     /// Scans also output the merge order columns (this provider is the input of a merge).
     merge_input: bool,
-    /// Rows per tablet from the backends' reports (statistics; missing when unknown).
-    tablet_rows: Arc<HashMap<i64, u64>>,
+    /// Rows and column statistics from the backends' reports.
+    stats: Arc<TableStats>,
 }
 
 impl OlapTableProvider {
-    /// `tablet_rows`: rows per tablet as reported (statistics; may be incomplete).
+    /// `stats`: the table's statistics as reported (may be incomplete).
     pub fn try_new(
         db: String,
         table: Table,
         plan_env: Arc<PlanEnv>,
-        tablet_rows: Arc<HashMap<i64, u64>>,
+        stats: Arc<TableStats>,
     ) -> Result<Self> {
         let mut provider = Self::new(db, table, plan_env, false);
-        provider.tablet_rows = Arc::clone(&tablet_rows);
+        provider.stats = Arc::clone(&stats);
         if provider.table.keys_type == KeysType::Aggregate {
             let mut input = Self::new(
                 provider.db.clone(),
@@ -246,13 +239,18 @@ impl OlapTableProvider {
                 Arc::clone(&provider.plan_env),
                 true,
             );
-            input.tablet_rows = tablet_rows;
+            input.stats = stats;
             provider.merged = Some(super::aggregate_model::merge_plan(
                 &provider.table,
                 Arc::new(input),
             )?);
         }
         Ok(provider)
+    }
+
+    /// The table's statistics from the tablet reports.
+    pub fn stats(&self) -> &TableStats {
+        &self.stats
     }
 
     fn new(db: String, table: Table, plan_env: Arc<PlanEnv>, merge_input: bool) -> Self {
@@ -283,7 +281,7 @@ impl OlapTableProvider {
             plan_env,
             merged: None,
             merge_input,
-            tablet_rows: Arc::default(),
+            stats: Arc::default(),
         }
     }
 
@@ -467,7 +465,7 @@ impl TableProvider for OlapTableProvider {
             .collect();
         let rows = tablets
             .iter()
-            .map(|t| self.tablet_rows.get(&t.tablet_id).copied())
+            .map(|t| self.stats.tablet_rows.get(&t.tablet_id).copied())
             .sum::<Option<u64>>();
         let spec = ScanSpec {
             db: self.db.clone(),
@@ -491,11 +489,14 @@ impl TableProvider for OlapTableProvider {
             bucket_group: None,
             merge_order: self.merge_input,
         };
-        Ok(Arc::new(OlapScanExec::try_new(
-            spec,
-            table_arrow_schema(&self.table),
-            predicate,
-        )?))
+        let scan = OlapScanExec::try_new(spec, table_arrow_schema(&self.table), predicate)?;
+        let columns = scan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| self.stats.column_statistics(f.name(), f.data_type()))
+            .collect();
+        Ok(Arc::new(scan.with_column_statistics(columns)))
     }
 
     async fn insert_into(

@@ -445,15 +445,22 @@ impl Builder {
         self.bucket_groups += 1;
         let group = self.bucket_groups;
         let local = self.rewrite(with_bucket_group(&input, group)?)?;
-        // Without the shuffle: the partial aggregation (if any) right over the local input.
-        let below = match partial {
-            Some(_) => {
-                replace_children_if_necessary(Arc::clone(repartition.input()), vec![local.plan])?
-            }
-            None => local.plan,
+        let plan = match partial {
+            // Each group's rows are all in one partition: one aggregation does both phases.
+            Some(p) => match single_stage(agg, p, &local.plan)? {
+                Some(single) => single,
+                None => {
+                    let below = replace_children_if_necessary(
+                        Arc::clone(repartition.input()),
+                        vec![local.plan],
+                    )?;
+                    replace_children_if_necessary(Arc::clone(plan), vec![below])?
+                }
+            },
+            None => replace_children_if_necessary(Arc::clone(plan), vec![local.plan])?,
         };
         Ok(Some(Part {
-            plan: replace_children_if_necessary(Arc::clone(plan), vec![below])?,
+            plan,
             dist: Dist::Multi { hashed: false },
         }))
     }
@@ -916,6 +923,28 @@ impl BucketedScan {
             .map(|&i| Arc::clone(&keys[i]))
             .collect()
     }
+}
+
+/// `final_agg` over `partial` as one `SinglePartitioned` aggregation over `input` (the
+/// partial's input), when every group's rows arrive in one partition; `None` when the
+/// result would not have the final aggregation's schema or it carries a limit.
+fn single_stage(
+    final_agg: &AggregateExec,
+    partial: &AggregateExec,
+    input: &Arc<dyn ExecutionPlan>,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    if final_agg.limit_options().is_some() || partial.limit_options().is_some() {
+        return Ok(None);
+    }
+    let single = AggregateExec::try_new(
+        AggregateMode::SinglePartitioned,
+        partial.group_expr().clone(),
+        partial.aggr_expr().to_vec(),
+        partial.filter_expr().to_vec(),
+        Arc::clone(input),
+        partial.input_schema(),
+    )?;
+    Ok((single.schema() == final_agg.schema()).then(|| Arc::new(single) as _))
 }
 
 /// If `plan` is a scan under row-local operators only (projections of plain columns,

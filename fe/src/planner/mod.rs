@@ -10,10 +10,12 @@ mod distribute;
 mod explain;
 pub(crate) mod information_schema;
 mod insert;
+mod join_order;
 mod names;
 mod prune;
 mod rules;
 mod schedule;
+pub(crate) mod stats;
 mod subquery;
 mod views;
 
@@ -120,6 +122,9 @@ fn build_context(env: &Arc<Env>, session: &Session, plan_env: Arc<PlanEnv>) -> S
             .options_mut()
             .execution
             .time_zone = Some(tz);
+    }
+    if session.var("disable_join_reorder") != Some("true") {
+        ctx.add_optimizer_rule(Arc::new(join_order::ReorderJoins));
     }
     let vars = crate::qe::session_var_provider(session);
     ctx.register_variable(VarType::System, Arc::clone(&vars));
