@@ -21,6 +21,7 @@ use datafusion::logical_expr::expr::{Alias, Between, BinaryExpr, Cast, InList, L
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
     Expr, ExprSchemable, Join, JoinConstraint, JoinType, LogicalPlan, LogicalPlanBuilder, Operator,
+    Projection,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
@@ -74,15 +75,20 @@ fn push_semi_join(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
     let LogicalPlan::Join(j) = plan else {
         return Ok(None);
     };
+    // The tree, possibly under a projection that drops columns.
+    let tree = match j.left.as_ref() {
+        LogicalPlan::Projection(p) if is_column_projection(p) => p.input.as_ref(),
+        other => other,
+    };
     if !matches!(j.join_type, JoinType::LeftSemi | JoinType::LeftAnti)
         || j.join_constraint != JoinConstraint::On
-        || !is_reorderable(&j.left)
+        || !is_reorderable(tree)
     {
         return Ok(None);
     }
     let mut inputs = Vec::new();
     let mut conditions = Vec::new();
-    flatten(&j.left, &mut inputs, &mut conditions);
+    flatten(tree, &mut inputs, &mut conditions);
     if inputs.len() > MAX_INPUTS {
         return Ok(None);
     }
@@ -105,10 +111,12 @@ fn push_semi_join(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
     if !owners.all(|o| o == Some(k)) {
         return Ok(None);
     }
-    let (Some(tree), Some(input)) = (estimate(&j.left), estimate(&inputs[k])) else {
+    // The tree's size as the join order would build it.
+    let (Some((_, whole)), Some(input)) = (greedy(&inputs, &conditions)?, estimate(&inputs[k]))
+    else {
         return Ok(None);
     };
-    if input.rows >= tree.rows {
+    if input.rows >= whole {
         return Ok(None);
     }
     inputs[k] = LogicalPlan::Join(Join::try_new(
@@ -121,7 +129,7 @@ fn push_semi_join(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
         j.null_equality,
         j.null_aware,
     )?);
-    let Some(rebuilt) = greedy(&inputs, &conditions)? else {
+    let Some((rebuilt, _)) = greedy(&inputs, &conditions)? else {
         return Ok(None);
     };
     let columns = plan.schema().columns().into_iter().map(Expr::Column);
@@ -187,7 +195,7 @@ fn reorder_tree(root: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     if inputs.len() < 3 && !reduced {
         return Ok(Transformed::new(root, false, TreeNodeRecursion::Continue));
     }
-    let Some(rebuilt) = greedy(&inputs, &conditions)? else {
+    let Some((rebuilt, _)) = greedy(&inputs, &conditions)? else {
         return Ok(Transformed::new(root, false, TreeNodeRecursion::Continue));
     };
     if rebuilt == root {
@@ -334,14 +342,23 @@ fn semi_reduce(
     ))
 }
 
+/// Whether `expr` reads columns, all of `plan`'s output.
+fn reads_only(expr: &Expr, plan: &LogicalPlan) -> bool {
+    let columns = expr.column_refs();
+    !columns.is_empty() && columns.iter().all(|c| plan.schema().has_column(c))
+}
+
+/// A projection that only selects columns.
+fn is_column_projection(p: &Projection) -> bool {
+    p.expr.iter().all(|e| matches!(e, Expr::Column(_)))
+}
+
 /// Collects the inputs of the inner-join tree at `plan` (left to right) and its conditions.
 /// Projections that only drop columns between the tree's joins are looked through (the
 /// rebuilt tree ends in a projection to the tree's columns).
 fn flatten(plan: &LogicalPlan, inputs: &mut Vec<LogicalPlan>, conditions: &mut Vec<Expr>) {
     match plan {
-        LogicalPlan::Projection(p)
-            if is_reorderable(&p.input) && p.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
-        {
+        LogicalPlan::Projection(p) if is_reorderable(&p.input) && is_column_projection(p) => {
             flatten(&p.input, inputs, conditions)
         }
         LogicalPlan::Join(j) if is_reorderable(plan) => {
@@ -356,9 +373,9 @@ fn flatten(plan: &LogicalPlan, inputs: &mut Vec<LogicalPlan>, conditions: &mut V
     }
 }
 
-/// Greedy Operator Ordering over `inputs`; `None` when an input has no estimate or a
-/// condition cannot be placed.
-fn greedy(inputs: &[LogicalPlan], conditions: &[Expr]) -> Result<Option<LogicalPlan>> {
+/// Greedy Operator Ordering over `inputs`: the joined plan and its estimated rows; `None`
+/// when an input has no estimate or a condition cannot be placed.
+fn greedy(inputs: &[LogicalPlan], conditions: &[Expr]) -> Result<Option<(LogicalPlan, f64)>> {
     let mut components = Vec::with_capacity(inputs.len());
     for (i, plan) in inputs.iter().enumerate() {
         let Some(estimate) = estimate(plan) else {
@@ -400,7 +417,7 @@ fn greedy(inputs: &[LogicalPlan], conditions: &[Expr]) -> Result<Option<LogicalP
             .filter(filter)?
             .build()?;
     }
-    Ok(Some(last.plan))
+    Ok(Some((last.plan, last.estimate.rows)))
 }
 
 /// Which inputs `expr` reads; `None` if a column belongs to none of them.
@@ -722,7 +739,27 @@ fn estimate(plan: &LogicalPlan) -> Option<Estimate> {
                 );
                 (nl, nr)
             };
-            let keys: Vec<(f64, f64)> = j.on.iter().map(key_distinct).collect();
+            // Key pairs, also `a = b` conjuncts of the filter across the two sides (an inner
+            // join's equalities stay in its filter until DataFusion extracts them).
+            let filter_keys = j.filter.iter().flat_map(split_conjunction).filter_map(|c| {
+                let Expr::BinaryExpr(BinaryExpr {
+                    left: l,
+                    op: Operator::Eq,
+                    right: r,
+                }) = c
+                else {
+                    return None;
+                };
+                let on_left = |e: &Expr| reads_only(e, &j.left);
+                let on_right = |e: &Expr| reads_only(e, &j.right);
+                match (on_left(l), on_right(r), on_left(r), on_right(l)) {
+                    (true, true, _, _) => Some((l.as_ref().clone(), r.as_ref().clone())),
+                    (_, _, true, true) => Some((r.as_ref().clone(), l.as_ref().clone())),
+                    _ => None,
+                }
+            });
+            let pairs: Vec<(Expr, Expr)> = j.on.iter().cloned().chain(filter_keys).collect();
+            let keys: Vec<(f64, f64)> = pairs.iter().map(key_distinct).collect();
             let matched = |outer: f64, inner_ndv: f64, outer_ndv: f64| {
                 outer * (inner_ndv / outer_ndv).min(1.0)
             };
@@ -921,9 +958,114 @@ fn range_fraction(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::{KeysType, Table};
+    use crate::planner::catalog::PlanEnv;
+    use crate::planner::stats::{ColumnStat, TableStats};
     use datafusion::logical_expr::{col, lit};
+    use datafusion::prelude::SessionContext;
+    use doris_common::types::ColumnType;
 
-    fn est(rows: f64, columns: &[(&str, Option<f64>, Option<(i64, i64)>)]) -> Estimate {
+    /// A DUPLICATE KEY table `name` of BIGINT columns (and a VARCHAR `name`) whose reported
+    /// statistics are `rows` rows and, per integer column, the range `1..=max`.
+    fn table(id: i64, name: &str, rows: u64, columns: &[(&str, i64)]) -> OlapTableProvider {
+        let column = |n: &str, ty: ColumnType| {
+            serde_json::json!({
+                "name": n, "column_type": ty, "nullable": true, "is_key": false,
+                "aggregation": null, "default": null, "comment": "",
+            })
+        };
+        let mut defs: Vec<_> = columns
+            .iter()
+            .map(|(n, _)| column(n, ColumnType::BigInt))
+            .collect();
+        defs.push(column("name", ColumnType::Varchar { len: 8 }));
+        let table: Table = serde_json::from_value(serde_json::json!({
+            "id": id, "name": name, "columns": defs, "keys_type": KeysType::Duplicate,
+            "key_columns": [columns[0].0],
+            "distribution": {"Hash": {"columns": [columns[0].0], "buckets": 1, "auto": false}},
+            "partitions": [{
+                "id": id + 1, "name": name, "index_id": id + 2, "visible_version": 2,
+                "visible_version_time_ms": 0, "next_version": 3,
+                "tablets": [{"id": id + 3, "replicas": [{"id": id + 4, "backend_id": 1}]}],
+            }],
+            "properties": {}, "comment": "", "create_time_ms": 0, "schema_version": 0,
+        }))
+        .expect("table");
+        let stats = TableStats {
+            tablet_rows: [(id + 3, rows)].into(),
+            rows: Some(rows),
+            columns: columns
+                .iter()
+                .map(|(n, max)| {
+                    let stat = ColumnStat {
+                        null_count: 0,
+                        min: Some(1),
+                        max: Some(*max),
+                        distinct: None,
+                    };
+                    (n.to_string(), stat)
+                })
+                .collect(),
+        };
+        OlapTableProvider::try_new(
+            "db".into(),
+            table,
+            Arc::new(PlanEnv::default()),
+            stats.into(),
+        )
+        .expect("provider")
+    }
+
+    /// The optimized logical plan of `sql` over a fact table and two dimensions.
+    async fn optimized(sql: &str) -> String {
+        let ctx = SessionContext::new();
+        ctx.add_optimizer_rule(Arc::new(ReorderJoins));
+        let fact = table(10, "fact", 1_000_000, &[("fk1", 1000), ("fk2", 100)]);
+        ctx.register_table("fact", Arc::new(fact)).expect("fact");
+        let big_dim = table(20, "d1", 1000, &[("k", 1000)]);
+        ctx.register_table("d1", Arc::new(big_dim)).expect("d1");
+        let small_dim = table(30, "d2", 100, &[("k", 100)]);
+        ctx.register_table("d2", Arc::new(small_dim)).expect("d2");
+        let plan = ctx.sql(sql).await.expect("plan").into_optimized_plan();
+        plan.expect("optimize").display_indent().to_string()
+    }
+
+    #[tokio::test]
+    async fn the_filtered_dimension_joins_the_fact_table_first() {
+        let plan = optimized(
+            "select count(*) from fact, d1, d2 \
+             where fact.fk1 = d1.k and fact.fk2 = d2.k and d2.name = 'x'",
+        )
+        .await;
+        // The outer join (printed first) is the one with d1: d2 joined below it, where the
+        // written order would have joined fact and d1 first.
+        let joins: Vec<&str> = plan.lines().filter(|l| l.contains("Inner Join")).collect();
+        assert_eq!(joins.len(), 2, "{plan}");
+        assert!(
+            joins[0].contains("d1.k") && joins[1].contains("d2.k"),
+            "{plan}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_aggregation_joined_on_its_group_key_reads_only_the_matching_keys() {
+        let plan = optimized(
+            "select count(*) from d1, (select fk1, sum(fk2) s from fact group by fk1) a, fact \
+             where d1.k = a.fk1 and fact.fk1 = d1.k and d1.name = 'x' and d1.k < 100",
+        )
+        .await;
+        // The aggregation's input is semi-joined with d1's keys.
+        let aggregate = plan.find("Aggregate: groupBy=[[fact.fk1]]").expect(&plan);
+        let semi = plan
+            .find(&format!("LeftSemi Join: fact.fk1 = {KEY_SET_ALIAS}"))
+            .expect(&plan);
+        assert!(aggregate < semi, "{plan}");
+    }
+
+    /// A column of a test estimate: name, distinct values, range.
+    type TestColumn<'a> = (&'a str, Option<f64>, Option<(i64, i64)>);
+
+    fn est(rows: f64, columns: &[TestColumn]) -> Estimate {
         Estimate {
             rows,
             columns: columns
