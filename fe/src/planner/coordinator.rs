@@ -172,39 +172,8 @@ async fn start_query(
     };
     state.next_rows().await?;
     let batches = futures::stream::try_unfold(state, |mut st| async move {
-        loop {
-            if let Some(b) = st.pending.pop() {
-                return Ok(Some((b, st)));
-            }
-            if st.done {
-                return Ok(None);
-            }
-            let (host, port) = (st.host.clone(), st.port);
-            let stream = &mut st.stream;
-            let msg = st
-                .query
-                .wait(async {
-                    stream
-                        .message()
-                        .await
-                        .map_err(|s| status_error(&host, port, &s))
-                })
-                .await?;
-            let Some(msg) = msg else {
-                st.done = true;
-                st.query.finish().await;
-                return Ok(None);
-            };
-            if msg.ipc.is_empty() {
-                st.query
-                    .add_profile(0, &format!("{}:{}", st.host, st.port), msg.profile);
-                continue;
-            }
-            let (_, mut batches) = doris_common::ipc::decode(&msg.ipc)
-                .map_err(|e| FeError::Internal(format!("bad result from backend: {e}")))?;
-            batches.reverse();
-            st.pending = batches;
-        }
+        st.next_rows().await?;
+        Ok(st.pending.pop().map(|b| (b, st)))
     });
     Ok(RowSet {
         schema,

@@ -220,6 +220,7 @@ const KEY_SET_ALIAS: &str = "__doris_key_set";
 /// twice, so it must be a plain (filtered) table. Returns whether an input changed.
 fn reduce_aggregates(inputs: &mut [LogicalPlan], conditions: &[Expr]) -> Result<bool> {
     let mut reduced = false;
+    let mut rows: Vec<Option<f64>> = inputs.iter().map(|p| Some(estimate(p)?.rows)).collect();
     for condition in conditions {
         let Expr::BinaryExpr(BinaryExpr {
             left,
@@ -240,14 +241,15 @@ fn reduce_aggregates(inputs: &mut [LogicalPlan], conditions: &[Expr]) -> Result<
             if a == k || !is_plain_table(&inputs[k]) {
                 continue;
             }
-            let (Some(keys), Some(groups)) = (estimate(&inputs[k]), estimate(&inputs[a])) else {
+            let (Some(keys), Some(groups)) = (rows[k], rows[a]) else {
                 continue;
             };
-            if keys.rows * 10.0 > groups.rows {
+            if keys * 10.0 > groups {
                 continue;
             }
             let key_set = (&inputs[k], key_column);
             if let Some(new) = semi_reduce(&inputs[a], agg_column, key_set)? {
+                rows[a] = estimate(&new).map(|e| e.rows);
                 inputs[a] = new;
                 reduced = true;
             }
@@ -760,31 +762,29 @@ fn estimate(plan: &LogicalPlan) -> Option<Estimate> {
             });
             let pairs: Vec<(Expr, Expr)> = j.on.iter().cloned().chain(filter_keys).collect();
             let keys: Vec<(f64, f64)> = pairs.iter().map(key_distinct).collect();
-            let matched = |outer: f64, inner_ndv: f64, outer_ndv: f64| {
-                outer * (inner_ndv / outer_ndv).min(1.0)
-            };
-            let rows = match j.join_type {
+            // Semi, anti and mark joins keep rows of one side (the outer), with the distinct
+            // counts of the first key pair as (outer, inner).
+            let outer = match j.join_type {
                 JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => {
-                    let semi = keys
-                        .first()
-                        .map_or(left.rows * 0.5, |(nl, nr)| matched(left.rows, *nr, *nl));
-                    match j.join_type {
-                        JoinType::LeftAnti => (left.rows - semi).max(left.rows * 0.1),
-                        JoinType::LeftMark => left.rows,
-                        _ => semi,
-                    }
+                    Some((left.rows, keys.first().copied()))
                 }
                 JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => {
-                    let semi = keys
-                        .first()
-                        .map_or(right.rows * 0.5, |(nl, nr)| matched(right.rows, *nl, *nr));
+                    Some((right.rows, keys.first().map(|&(nl, nr)| (nr, nl))))
+                }
+                _ => None,
+            };
+            let rows = match outer {
+                Some((outer, key)) => {
+                    let semi = key.map_or(outer * 0.5, |(outer_ndv, inner_ndv)| {
+                        outer * (inner_ndv / outer_ndv).min(1.0)
+                    });
                     match j.join_type {
-                        JoinType::RightAnti => (right.rows - semi).max(right.rows * 0.1),
-                        JoinType::RightMark => right.rows,
+                        JoinType::LeftAnti | JoinType::RightAnti => (outer - semi).max(outer * 0.1),
+                        JoinType::LeftMark | JoinType::RightMark => outer,
                         _ => semi,
                     }
                 }
-                _ => {
+                None => {
                     let divisor = keys.iter().map(|(nl, nr)| nl.max(*nr)).fold(1.0, f64::max);
                     let inner = left.rows * right.rows / divisor;
                     match j.join_type {

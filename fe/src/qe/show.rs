@@ -624,15 +624,6 @@ pub fn processlist(env: &Env, full: bool) -> Result<QueryOutput> {
 pub fn query_profile(env: &Env, path: &str) -> Result<QueryOutput> {
     let id = path.trim().trim_start_matches('/');
     if id.is_empty() {
-        let time = |ms: i64| {
-            chrono::DateTime::from_timestamp_millis(ms)
-                .map(|t| {
-                    t.with_timezone(&chrono::Local)
-                        .format("%Y-%m-%d %H:%M:%S")
-                        .to_string()
-                })
-                .unwrap_or_default()
-        };
         let rows = env
             .profiles
             .list()
@@ -644,8 +635,8 @@ pub fn query_profile(env: &Env, path: &str) -> Result<QueryOutput> {
                     s(&p.db),
                     s(&p.sql),
                     s("Query"),
-                    s(time(p.start_ms)),
-                    s(time(p.end_ms)),
+                    s(fmt_time(p.start_ms)),
+                    s(fmt_time(p.end_ms)),
                     s(format!("{}ms", p.end_ms - p.start_ms)),
                     s(&p.state),
                 ]
