@@ -27,12 +27,16 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
         doris_common::config::init_logging(&config.sys_log_dir, "be", &config.sys_log_level)?;
     info!(conf = %conf_path.display(), root = %config.storage_root_path.display(), "starting backend");
     let options = storage::SegmentOptions::from_name(&config.segment_compression)?;
-    let engine = Arc::new(storage::StorageEngine::open(
+    let mut engine = storage::StorageEngine::open(
         &config.storage_root_path,
         options,
         (config.write_buffer_rows, config.write_buffer_size),
         config.pending_data_expire_time_sec,
-    )?);
+    )?;
+    engine.segment_cache = Arc::new(storage::segment_cache::SegmentCache::new(
+        config.storage_page_cache_limit,
+    ));
+    let engine = Arc::new(engine);
     let channels = Arc::new(doris_proto::Channels::default());
     // Plan fragments run on their own threads; this runtime lives as long as the process.
     let exec_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -46,9 +50,7 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
         executor: exec::FragmentExecutor::new(
             exec::NodeResolver {
                 engine: Arc::clone(&engine),
-                segment_cache: Arc::new(storage::segment_cache::SegmentCache::new(
-                    config.storage_page_cache_limit,
-                )),
+                segment_cache: Arc::clone(&engine.segment_cache),
                 exchanges: Arc::default(),
                 channels: Arc::clone(&channels),
             },

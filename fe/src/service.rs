@@ -142,7 +142,7 @@ impl FrontendImpl {
             sink_spec_json: serde_json::to_string(&spec)
                 .map_err(|e| FeError::Internal(e.to_string()))?,
             column_defaults: table
-                .columns
+                .storage_columns()
                 .iter()
                 .map(|c| default_sql(&c.default))
                 .collect(),

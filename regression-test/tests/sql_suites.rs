@@ -3,6 +3,7 @@
 //! the actual output instead (check it by hand against an independent source before committing).
 //!
 //! Run: `cargo build --bins && cargo test -p regression-test --test sql_suites`.
+//! `SLT=14` (a file name prefix) runs only the matching files.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,12 @@ fn suite_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|ext| ext == "slt"))
         .collect();
     files.sort();
+    if let Ok(prefix) = std::env::var("SLT") {
+        files.retain(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        });
+    }
     files
 }
 

@@ -11,16 +11,20 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::TaskContext;
+use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -30,6 +34,7 @@ use datafusion::physical_plan::{
 use datafusion::scalar::ScalarValue;
 use doris_common::fragment::{merge_order_fields, plain_properties, ScanSpec};
 use futures::StreamExt;
+use roaring::RoaringBitmap;
 
 use crate::storage::segment_cache::SegmentCache;
 use crate::storage::tablet::SegmentFile;
@@ -55,7 +60,7 @@ pub fn scan_node(
     if cache.enabled() && !spec.merge_order && !columns.is_empty() {
         let groups = segments
             .into_iter()
-            .map(|g| g.into_iter().map(|seg| seg.path).collect())
+            .map(|g| g.into_iter().map(|seg| (seg.path, seg.deleted)).collect())
             .collect();
         let schema = Arc::new(table_schema.project(&columns)?);
         return Ok(Arc::new(CachedScanExec::new(
@@ -68,7 +73,11 @@ pub fn scan_node(
     }
     let groups = segments.into_iter().map(|group| {
         let files = group.into_iter().map(|seg| {
-            let file = PartitionedFile::new(seg.path.to_string_lossy().into_owned(), seg.size);
+            let mut file = PartitionedFile::new(seg.path.to_string_lossy().into_owned(), seg.size);
+            if let Some(deleted) = &seg.deleted {
+                file =
+                    file.with_extension(ParquetRowSelection::new(kept_rows(deleted, seg.num_rows)));
+            }
             if spec.merge_order {
                 file.with_partition_values(vec![
                     ScalarValue::Int64(Some(seg.version)),
@@ -129,11 +138,44 @@ fn segment_groups(
     Ok(groups)
 }
 
+/// The rows of a segment of `num_rows` rows that are not in `deleted`, as a Parquet row
+/// selection.
+fn kept_rows(deleted: &RoaringBitmap, num_rows: u64) -> RowSelection {
+    let mut selectors = Vec::new();
+    let mut next = 0u64;
+    for row in deleted.iter().map(u64::from).take_while(|&r| r < num_rows) {
+        if row > next {
+            selectors.push(RowSelector::select((row - next) as usize));
+        }
+        selectors.push(RowSelector::skip(1));
+        next = row + 1;
+    }
+    if next < num_rows {
+        selectors.push(RowSelector::select((num_rows - next) as usize));
+    }
+    RowSelection::from(selectors)
+}
+
+/// `batch`, the rows `offset..offset + batch.num_rows()` of a segment, without the rows in
+/// `deleted`.
+fn drop_deleted(batch: RecordBatch, offset: u64, deleted: &RoaringBitmap) -> Result<RecordBatch> {
+    let n = batch.num_rows() as u64;
+    let (start, end) = (offset as u32, (offset + n) as u32);
+    if deleted.range_cardinality(start..end) == 0 {
+        return Ok(batch);
+    }
+    let keep: BooleanArray = (start..end).map(|r| Some(!deleted.contains(r))).collect();
+    Ok(filter_record_batch(&batch, &keep)?)
+}
+
+/// A segment file to read from the cache, and its rows to skip.
+type CachedSegment = (PathBuf, Option<Arc<RoaringBitmap>>);
+
 /// A scan served from the [`SegmentCache`]: each partition reads its segment files'
 /// columns (decoding and caching those not cached yet on a blocking thread).
 #[derive(Debug)]
 struct CachedScanExec {
-    groups: Vec<Vec<PathBuf>>,
+    groups: Vec<Vec<CachedSegment>>,
     /// Columns of the segment files to read, in output order.
     columns: Vec<usize>,
     cache: Arc<SegmentCache>,
@@ -144,7 +186,7 @@ struct CachedScanExec {
 
 impl CachedScanExec {
     fn new(
-        groups: Vec<Vec<PathBuf>>,
+        groups: Vec<Vec<CachedSegment>>,
         columns: Vec<usize>,
         schema: SchemaRef,
         cache: Arc<SegmentCache>,
@@ -214,23 +256,33 @@ impl ExecutionPlan for CachedScanExec {
         let (cache, columns) = (Arc::clone(&self.cache), self.columns.clone());
         let metrics = BaselineMetrics::new(&self.metrics, partition);
         let batch_schema = Arc::clone(&schema);
-        let segments = futures::stream::iter(files).then(move |path| {
+        let segments = futures::stream::iter(files).then(move |(path, deleted)| {
             let (cache, columns) = (Arc::clone(&cache), columns.clone());
             async move {
-                tokio::task::spawn_blocking(move || cache.columns(&path, &columns))
+                let columns = tokio::task::spawn_blocking(move || cache.columns(&path, &columns))
                     .await
-                    .map_err(|e| DataFusionError::Execution(format!("segment read failed: {e}")))?
+                    .map_err(|e| {
+                        DataFusionError::Execution(format!("segment read failed: {e}"))
+                    })??;
+                Ok::<_, DataFusionError>((columns, deleted))
             }
         });
         let batches = segments.flat_map(move |segment| {
             let out: Vec<Result<RecordBatch>> = match segment {
                 Err(e) => vec![Err(e)],
-                Ok(cols) => {
+                Ok((cols, deleted)) => {
                     let chunks = cols.first().map_or(0, |c| c.len());
+                    let mut offset = 0u64;
                     (0..chunks)
                         .map(|i| {
                             let arrays = cols.iter().map(|c| Arc::clone(&c[i])).collect();
-                            Ok(RecordBatch::try_new(Arc::clone(&batch_schema), arrays)?)
+                            let batch = RecordBatch::try_new(Arc::clone(&batch_schema), arrays)?;
+                            let start = offset;
+                            offset += batch.num_rows() as u64;
+                            match &deleted {
+                                Some(d) => drop_deleted(batch, start, d),
+                                None => Ok(batch),
+                            }
                         })
                         .collect()
                 }
@@ -324,6 +376,7 @@ mod tests {
             data_size: metas.iter().map(|s| s.size).sum(),
             segments: metas,
             creation_time_ms: 0,
+            delete_predicate: None,
         };
         engine.add_pending_rowsets(&[rowset]).expect("pending");
         let missing = engine
@@ -332,14 +385,15 @@ mod tests {
         assert!(missing.is_empty());
     }
 
-    /// A merge-input scan tells every row's version, segment and position in its file, also
-    /// when a pushed-down predicate skips rows and files are spread over partitions.
-    #[tokio::test]
-    async fn merge_order_columns_locate_each_row() {
-        let dir = tempfile::tempdir().expect("tmp");
+    /// An engine in `dir` with tablet [`TABLET`] `(k INT, v INT)` keyed on k.
+    fn engine_with_tablet(
+        dir: &std::path::Path,
+        keys_type: KeysType,
+        merge_on_write: bool,
+    ) -> Arc<StorageEngine> {
         let engine = Arc::new(
             StorageEngine::open(
-                dir.path(),
+                dir,
                 SegmentOptions::from_name("none").expect("opts"),
                 (1000, 1 << 30),
                 3600,
@@ -359,28 +413,25 @@ mod tests {
                 partition_id: 2,
                 index_id: 3,
                 replica_id: 4,
-                keys_type: KeysType::Aggregate,
+                keys_type,
                 columns: vec![column("k", true), column("v", false)],
                 schema_version: 0,
                 max_version: 1,
                 creation_time_ms: 0,
+                merge_on_write,
             })
             .expect("tablet");
-        // Version 2 in two segments: [2, 1, 2] sorts to [1, 2(10), 2(12)]; then [1, 2].
-        load(
-            &engine,
-            100,
-            2,
-            &[&[(2, 10), (1, 11), (2, 12)], &[(1, 13), (2, 14)]],
-        );
-        load(&engine, 101, 3, &[&[(3, 30), (2, 20)]]);
-        let spec = ScanSpec {
+        engine
+    }
+
+    fn spec(version: i64, merge_order: bool) -> ScanSpec {
+        ScanSpec {
             db: "db".into(),
             table: "t".into(),
             table_id: 1,
             tablets: vec![TabletRead {
                 tablet_id: TABLET,
-                version: 3,
+                version,
                 backends: vec![1],
                 bucket: 0,
                 partition: None,
@@ -396,8 +447,105 @@ mod tests {
             buckets: 1,
             colocate_group: None,
             bucket_group: None,
-            merge_order: true,
-        };
+            merge_order,
+        }
+    }
+
+    /// A merge-on-write tablet yields only the newest row of each key: within a segment,
+    /// across the segments of a load and across loads, read from the cache or the files,
+    /// and a read at an older version sees the rows as they were then.
+    #[tokio::test]
+    async fn merge_on_write_reads_the_newest_row_of_each_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let engine = engine_with_tablet(dir.path(), KeysType::Unique, true);
+        load(
+            &engine,
+            100,
+            2,
+            &[&[(1, 10), (2, 20), (2, 21)], &[(3, 30), (1, 11)]],
+        );
+        load(&engine, 101, 3, &[&[(2, 22), (4, 40)]]);
+        for cache_size in [0, 1 << 20] {
+            let cache = Arc::new(SegmentCache::new(cache_size));
+            for (version, expected) in [
+                (2, vec![(1, 11), (2, 21), (3, 30)]),
+                (3, vec![(1, 11), (2, 22), (3, 30), (4, 40)]),
+            ] {
+                let rows = rows_at(&engine, &cache, version).await;
+                assert_eq!(rows, expected, "version {version}, cache {cache_size}");
+            }
+        }
+        // The bitmaps survive a restart.
+        drop(engine);
+        let engine = engine_with_tablet(dir.path(), KeysType::Unique, true);
+        let segments = engine.tablet(TABLET).expect("tablet").segments_at(3);
+        let deleted: u64 = segments
+            .iter()
+            .filter_map(|s| s.deleted.as_ref())
+            .map(|d| d.len())
+            .sum();
+        assert_eq!(deleted, 3);
+    }
+
+    /// Every row of [`TABLET`] at `version`, sorted.
+    async fn rows_at(
+        engine: &StorageEngine,
+        cache: &Arc<SegmentCache>,
+        version: i64,
+    ) -> Vec<(i32, i32)> {
+        let plan = scan_node(engine, cache, spec(version, false), schema(), None).expect("scan");
+        let batches = collect(plan, SessionContext::new().task_ctx())
+            .await
+            .expect("collect");
+        let mut rows: Vec<(i32, i32)> = Vec::new();
+        for b in &batches {
+            let int = |c: usize| b.column(c).as_primitive::<Int32Type>().clone();
+            let (k, v) = (int(0), int(1));
+            rows.extend((0..b.num_rows()).map(|i| (k.value(i), v.value(i))));
+        }
+        rows.sort_unstable();
+        rows
+    }
+
+    /// A DELETE's predicate removes the rows of older versions it matches, not those of
+    /// later loads, and not from reads at versions before it.
+    #[tokio::test]
+    async fn delete_predicate_removes_older_matching_rows() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let engine = engine_with_tablet(dir.path(), KeysType::Duplicate, false);
+        load(&engine, 100, 2, &[&[(1, 10), (2, 20), (1, 12)]]);
+        assert!(engine.add_delete(101, &[TABLET], "\"nope\" = 1").is_err());
+        engine
+            .add_delete(101, &[TABLET], "\"k\" = 1 AND v >= 10")
+            .expect("delete");
+        engine
+            .publish(101, &HashMap::from([(TABLET, 3)]))
+            .expect("publish");
+        load(&engine, 102, 4, &[&[(1, 13)]]);
+        let cache = Arc::new(SegmentCache::new(1 << 20));
+        assert_eq!(
+            rows_at(&engine, &cache, 2).await,
+            [(1, 10), (1, 12), (2, 20)]
+        );
+        assert_eq!(rows_at(&engine, &cache, 3).await, [(2, 20)]);
+        assert_eq!(rows_at(&engine, &cache, 4).await, [(1, 13), (2, 20)]);
+    }
+
+    /// A merge-input scan tells every row's version, segment and position in its file, also
+    /// when a pushed-down predicate skips rows and files are spread over partitions.
+    #[tokio::test]
+    async fn merge_order_columns_locate_each_row() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let engine = engine_with_tablet(dir.path(), KeysType::Aggregate, false);
+        // Version 2 in two segments: [2, 1, 2] sorts to [1, 2(10), 2(12)]; then [1, 2].
+        load(
+            &engine,
+            100,
+            2,
+            &[&[(2, 10), (1, 11), (2, 12)], &[(1, 13), (2, 14)]],
+        );
+        load(&engine, 101, 3, &[&[(3, 30), (2, 20)]]);
+        let spec = spec(3, true);
         let predicate: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
             Arc::new(Column::new("k", 0)),
             Operator::Eq,

@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array};
-use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int8Array, RecordBatch, UInt32Array, UInt64Array,
+};
+use datafusion::arrow::compute::{cast, filter_record_batch, take};
 use datafusion::arrow::datatypes::{i256, DataType, Decimal256Type, Field, Schema, SchemaRef};
 use datafusion::common::hash_utils::{create_hashes, RandomState};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -276,18 +278,25 @@ impl TabletsWriter {
     }
 
     /// Checks nullability and string lengths, and casts columns to the stored types.
+    /// An input without the hidden delete-sign column gets it, valued as the spec says.
     fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
-        if batch.num_columns() != self.spec.columns.len() {
+        let mut input: Vec<ArrayRef> = batch.columns().to_vec();
+        if let Some(sign) = self.spec.delete_sign {
+            if input.len() + 1 == self.spec.columns.len() {
+                input.push(Arc::new(Int8Array::from_value(sign, batch.num_rows())));
+            }
+        }
+        if input.len() != self.spec.columns.len() {
             return Err(DataFusionError::Execution(format!(
                 "insert produced {} columns, table `{}` has {}",
-                batch.num_columns(),
+                input.len(),
                 self.spec.table,
                 self.spec.columns.len()
             )));
         }
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(input.len());
         for (i, col) in self.spec.columns.iter().enumerate() {
-            let mut array = Arc::clone(batch.column(i));
+            let mut array = Arc::clone(&input[i]);
             let target = self.schema.field(i).data_type();
             if array.data_type() != target {
                 array = cast(&array, target)?;
@@ -347,6 +356,12 @@ impl TabletsWriter {
         }
         let batch = self.conform(batch)?;
         let routes = self.route(&batch)?;
+        if self.spec.skip_unrouted && routes.iter().any(Option::is_none) {
+            let keep: BooleanArray = routes.iter().map(|r| Some(r.is_some())).collect();
+            let batch = filter_record_batch(&batch, &keep)?;
+            let partitions: Vec<usize> = routes.into_iter().flatten().collect();
+            return self.write_routed(batch, &partitions).await;
+        }
         let mut partitions = Vec::with_capacity(routes.len());
         for (row, r) in routes.into_iter().enumerate() {
             match r {

@@ -218,6 +218,7 @@ impl LoadPlan {
         let items: Vec<ColumnItem> = if items.is_empty() {
             columns
                 .iter()
+                .filter(|c| !c.hidden)
                 .map(|c| ColumnItem::Source(c.name.clone()))
                 .collect()
         } else {
@@ -573,6 +574,7 @@ mod tests {
             name: name.into(),
             column_type,
             nullable,
+            hidden: false,
         }
     }
 

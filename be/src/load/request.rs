@@ -31,8 +31,20 @@ pub enum ColumnItem {
     Derived { name: String, expr: String },
 }
 
+/// `merge_type` (UNIQUE KEY tables): how loaded rows set the hidden delete sign.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MergeType {
+    /// Rows are written (the default).
+    Append,
+    /// Every row deletes its key.
+    Delete,
+    /// Rows matching the `delete` condition delete their key, the others are written.
+    Merge(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct LoadRequest {
+    pub merge_type: MergeType,
     pub label: Option<String>,
     pub format: BodyFormat,
     pub compression: Compression,
@@ -106,8 +118,6 @@ fn parse_columns(text: &str) -> Result<Vec<ColumnItem>, String> {
 /// something else than asked (a `merge_type: DELETE` appended would be a wrong answer).
 /// Each entry: the header and the value that is the default behaviour (accepted).
 const UNSUPPORTED: &[(&str, Option<&str>)] = &[
-    ("merge_type", Some("append")),
-    ("delete", None),
     ("function_column.sequence_col", None),
     ("sequence_col", None),
     ("partial_columns", Some("false")),
@@ -216,7 +226,27 @@ impl LoadRequest {
                 _ => return Err(format!("Invalid timeout: {v}")),
             },
         };
+        let merge_type = match (
+            get("merge_type").map(str::to_ascii_uppercase).as_deref(),
+            get("delete"),
+        ) {
+            (None | Some("APPEND"), None) => MergeType::Append,
+            (Some("DELETE"), None) => MergeType::Delete,
+            (Some("MERGE"), Some(condition)) => MergeType::Merge(condition.to_string()),
+            (Some("MERGE"), None) => {
+                return Err("Excepted DELETE ON clause when merge type is MERGE.".into())
+            }
+            (Some("APPEND" | "DELETE"), Some(_)) | (None, Some(_)) => {
+                return Err("not support DELETE ON clause when merge type is not MERGE.".into())
+            }
+            (Some(other), _) => {
+                return Err(format!(
+                    "Invalid merge_type: {other} (APPEND, DELETE or MERGE)"
+                ))
+            }
+        };
         Ok(LoadRequest {
+            merge_type,
             label: get("label").map(str::to_string),
             format,
             compression,
@@ -291,9 +321,20 @@ mod tests {
         assert!(LoadRequest::from_headers(&headers(&[("strict_mode", "yes")])).is_err());
         assert!(LoadRequest::from_headers(&headers(&[("format", "orc")])).is_err());
         assert!(LoadRequest::from_headers(&headers(&[("compress_type", "rar")])).is_err());
-        let e = LoadRequest::from_headers(&headers(&[("merge_type", "DELETE")])).unwrap_err();
+        let merge = |h: &[(&'static str, &'static str)]| {
+            LoadRequest::from_headers(&headers(h)).map(|r| r.merge_type)
+        };
+        assert_eq!(merge(&[("merge_type", "delete")]), Ok(MergeType::Delete));
+        assert_eq!(merge(&[("merge_type", "APPEND")]), Ok(MergeType::Append));
+        assert_eq!(
+            merge(&[("merge_type", "MERGE"), ("delete", "v = 1")]),
+            Ok(MergeType::Merge("v = 1".into()))
+        );
+        assert!(merge(&[("merge_type", "MERGE")]).is_err());
+        assert!(merge(&[("delete", "v = 1")]).is_err());
+        assert!(merge(&[("merge_type", "UPSERT")]).is_err());
+        let e = LoadRequest::from_headers(&headers(&[("partial_columns", "true")])).unwrap_err();
         assert!(e.contains("not supported yet"), "{e}");
-        assert!(LoadRequest::from_headers(&headers(&[("merge_type", "APPEND")])).is_ok());
         assert!(LoadRequest::from_headers(&headers(&[("group_commit", "async_mode")])).is_err());
         let r = LoadRequest::from_headers(&headers(&[
             ("compress_type", "GZ"),

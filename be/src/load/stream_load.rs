@@ -36,7 +36,7 @@ use super::error_log::ErrorLog;
 use super::format::csv::CsvDecoder;
 use super::format::json::JsonDecoder;
 use super::format::{BatchBuilder, RowError};
-use super::request::{BodyFormat, Compression, LoadRequest};
+use super::request::{BodyFormat, ColumnItem, Compression, LoadRequest, MergeType};
 use crate::exec::sink::TabletsWriter;
 use crate::service::Backend;
 use crate::task::AbortOnDrop;
@@ -392,10 +392,11 @@ impl LoadJob {
             LoadError::new("INTERNAL_ERROR", format!("bad write plan from the FE: {e}"))
         })?;
         let req = &self.request;
+        let items = delete_sign_mapping(&spec, &req.columns, &req.merge_type)?;
         let plan = LoadPlan::try_new(
             &spec.columns,
             defaults,
-            &req.columns,
+            &items,
             req.where_expr.as_deref(),
             req.strict_mode,
             req.timezone.as_deref(),
@@ -515,6 +516,40 @@ impl LoadJob {
 /// partition the `partitions` header leaves out (`allowed[p]` false), become filtered rows
 /// (`no partition for this tuple`), as in Doris. Returns the rows to write, their
 /// partitions, and the filtered rows.
+/// The column mapping with the delete sign `merge_type` asks for (an unmapped load maps
+/// the file's fields to the visible columns in order, as without it).
+fn delete_sign_mapping(
+    spec: &SinkSpec,
+    columns: &[ColumnItem],
+    merge_type: &MergeType,
+) -> Result<Vec<ColumnItem>, LoadError> {
+    let sign = match merge_type {
+        MergeType::Append => return Ok(columns.to_vec()),
+        MergeType::Delete => "1".to_string(),
+        MergeType::Merge(condition) => format!("CASE WHEN ({condition}) THEN 1 ELSE 0 END"),
+    };
+    let Some(sign_column) = spec.columns.iter().rfind(|c| c.hidden) else {
+        return Err(LoadError::new(
+            "INVALID_ARGUMENT",
+            "load by MERGE or DELETE is only supported in unique tables.",
+        ));
+    };
+    let mut items: Vec<ColumnItem> = if columns.is_empty() {
+        spec.columns
+            .iter()
+            .filter(|c| !c.hidden)
+            .map(|c| ColumnItem::Source(c.name.clone()))
+            .collect()
+    } else {
+        columns.to_vec()
+    };
+    items.push(ColumnItem::Derived {
+        name: sign_column.name.clone(),
+        expr: sign,
+    });
+    Ok(items)
+}
+
 fn route_rows(
     writer: &TabletsWriter,
     batch: RecordBatch,

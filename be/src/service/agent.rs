@@ -9,7 +9,7 @@ use doris_proto::backend_service_server::BackendService;
 use doris_proto::{
     ClearTransactionRequest, ClearTransactionResponse, CreateTabletRequest, CreateTabletResponse,
     DropTabletRequest, DropTabletResponse, PublishVersionRequest, PublishVersionResponse,
-    ReportTabletsRequest, ReportTabletsResponse, TabletInfo,
+    PushDeleteRequest, PushDeleteResponse, ReportTabletsRequest, ReportTabletsResponse, TabletInfo,
 };
 use tonic::{Request, Response, Status};
 use tracing::info;
@@ -62,6 +62,7 @@ fn tablet_meta(req: CreateTabletRequest) -> Result<TabletMeta, BeError> {
         schema_version: schema.schema_version,
         max_version: req.version,
         creation_time_ms: now_ms(),
+        merge_on_write: schema.merge_on_write,
     })
 }
 
@@ -99,6 +100,17 @@ impl BackendService for AgentImpl {
         Ok(Response::new(PublishVersionResponse {
             error_tablet_ids: missing,
         }))
+    }
+
+    async fn push_delete(
+        &self,
+        request: Request<PushDeleteRequest>,
+    ) -> Result<Response<PushDeleteResponse>, Status> {
+        let req = request.into_inner();
+        info!(txn_id = req.txn_id, tablets = req.tablet_ids.len(), predicate = %req.predicate, "push delete");
+        let engine = Arc::clone(&self.0.engine);
+        blocking(move || engine.add_delete(req.txn_id, &req.tablet_ids, &req.predicate)).await?;
+        Ok(Response::new(PushDeleteResponse {}))
     }
 
     async fn clear_transaction(

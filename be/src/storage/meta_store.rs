@@ -45,6 +45,11 @@ impl MetaBatch {
         Ok(())
     }
 
+    /// Stores `bytes` as they are (values that are not JSON, such as bitmaps).
+    pub fn put_raw(&mut self, key: &str, bytes: &[u8]) {
+        self.batch.put(key.as_bytes(), bytes);
+    }
+
     pub fn delete(&mut self, key: &str) {
         self.batch.delete(key.as_bytes());
     }
@@ -73,6 +78,18 @@ impl MetaStore {
 
     /// All `(key, value)` pairs whose key starts with `prefix`, in key order.
     pub fn scan_prefix<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {
+        self.scan_prefix_raw(prefix)?
+            .into_iter()
+            .map(|(key, v)| {
+                let value = serde_json::from_slice(&v)
+                    .map_err(|e| BeError::Corrupt(format!("meta key {key}: {e}")))?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+
+    /// All `(key, raw value)` pairs whose key starts with `prefix`, in key order.
+    pub fn scan_prefix_raw(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
         let mut out = Vec::new();
         let iter = self
             .db
@@ -82,10 +99,7 @@ impl MetaStore {
             if !k.starts_with(prefix.as_bytes()) {
                 break;
             }
-            let key = String::from_utf8_lossy(&k).into_owned();
-            let value = serde_json::from_slice(&v)
-                .map_err(|e| BeError::Corrupt(format!("meta key {key}: {e}")))?;
-            out.push((key, value));
+            out.push((String::from_utf8_lossy(&k).into_owned(), v.to_vec()));
         }
         Ok(out)
     }

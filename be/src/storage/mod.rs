@@ -2,6 +2,7 @@
 //! their metadata in RocksDB. [`StorageEngine`] is the entry point: create/drop tablets,
 //! record pending rowsets of a load transaction, publish them at a version, list segments.
 
+pub mod delete_bitmap;
 pub mod meta_store;
 pub mod segment;
 pub mod segment_cache;
@@ -16,11 +17,15 @@ use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
 use crate::error::{BeError, Result};
+use delete_bitmap::{
+    bitmap_key, parse_bitmap_key, tablet_bitmap_prefix, BitmapEntry, BITMAP_PREFIX,
+};
 use meta_store::{
     pending_key, rowset_key, tablet_key, MetaBatch, MetaStore, PENDING_PREFIX, ROWSET_PREFIX,
     TABLET_PREFIX,
 };
 pub use segment::SegmentOptions;
+use segment_cache::SegmentCache;
 use tablet::{tablet_dir, RowsetMeta, Tablet, TabletMeta};
 
 pub fn now_ms() -> i64 {
@@ -51,6 +56,9 @@ pub struct StorageEngine {
     pub write_buffer_bytes: usize,
     /// This backend's id in the cluster (from the FE's heartbeats; 0 before the first).
     backend_id: std::sync::atomic::AtomicI64,
+    /// Decoded segment columns, shared with scans (merge-on-write publishes read keys
+    /// through it).
+    pub segment_cache: Arc<SegmentCache>,
 }
 
 impl std::fmt::Debug for StorageEngine {
@@ -85,6 +93,7 @@ impl StorageEngine {
             write_buffer_rows: write_buffer_rows.max(1),
             write_buffer_bytes: write_buffer_bytes.max(1 << 20),
             backend_id: std::sync::atomic::AtomicI64::new(0),
+            segment_cache: Arc::new(SegmentCache::new(0)),
         };
         engine.load()?;
         engine.expire_pending(pending_expire_sec)?;
@@ -120,6 +129,18 @@ impl StorageEngine {
             rs.sort_by_key(|r| r.start_version);
             let dir = tablet_dir(&self.data_root, m.tablet_id);
             tablets.insert(m.tablet_id, Arc::new(Tablet::new(dir, m, rs)));
+        }
+        for (key, bytes) in self.meta.scan_prefix_raw(BITMAP_PREFIX)? {
+            let (tablet_id, rowset_id, segment, version) = parse_bitmap_key(&key)
+                .ok_or_else(|| BeError::Corrupt(format!("delete bitmap key {key}")))?;
+            if let Some(t) = tablets.get(&tablet_id) {
+                t.delete_bitmap.write().add(BitmapEntry {
+                    rowset_id,
+                    segment,
+                    version,
+                    rows: delete_bitmap::decode(&bytes)?,
+                });
+            }
         }
         info!(tablets = tablets.len(), "storage engine loaded");
         Ok(())
@@ -225,6 +246,9 @@ impl StorageEngine {
             for r in t.rowsets.read().iter() {
                 batch.delete(&rowset_key(*id, &r.rowset_id));
             }
+            for (key, _) in self.meta.scan_prefix_raw(&tablet_bitmap_prefix(*id))? {
+                batch.delete(&key);
+            }
             dirs.push(t.dir.clone());
         }
         if batch.is_empty() {
@@ -273,7 +297,9 @@ impl StorageEngine {
         let _guard = self.publish_lock.lock();
         let mut batch = MetaBatch::default();
         let mut missing = Vec::new();
-        let mut updates: Vec<(Arc<Tablet>, i64, Option<RowsetMeta>)> = Vec::new();
+        // Per tablet: the version, the rowset made visible and the rows it deletes.
+        type Update = (Arc<Tablet>, i64, Option<RowsetMeta>, Vec<BitmapEntry>);
+        let mut updates: Vec<Update> = Vec::new();
         for (&tablet_id, &version) in tablet_versions {
             let Ok(tablet) = self.tablet(tablet_id) else {
                 missing.push(tablet_id);
@@ -281,10 +307,32 @@ impl StorageEngine {
             };
             let pkey = pending_key(txn_id, tablet_id);
             let pending: Option<RowsetMeta> = self.meta.get(&pkey)?;
+            let mut replaced = Vec::new();
             let published = match pending {
                 Some(mut r) => {
                     r.start_version = version;
                     r.end_version = version;
+                    if let Some(predicate) = &r.delete_predicate {
+                        replaced = delete_bitmap::matching_rows(
+                            &tablet,
+                            predicate,
+                            version,
+                            &self.segment_cache,
+                        )?;
+                    } else if tablet.meta.read().merge_on_write {
+                        replaced = delete_bitmap::replaced_rows(
+                            &tablet,
+                            &r,
+                            version,
+                            &self.segment_cache,
+                        )?;
+                    }
+                    for e in &replaced {
+                        batch.put_raw(
+                            &bitmap_key(tablet_id, &e.rowset_id, e.segment, e.version),
+                            &delete_bitmap::encode(&e.rows)?,
+                        );
+                    }
                     batch.delete(&pkey);
                     batch.put(&rowset_key(tablet_id, &r.rowset_id), &r)?;
                     Some(r)
@@ -296,15 +344,21 @@ impl StorageEngine {
                 meta.max_version = version;
                 batch.put(&tablet_key(tablet_id), &meta)?;
             }
-            updates.push((tablet, version, published));
+            updates.push((tablet, version, published, replaced));
         }
         self.meta.write(batch)?;
-        for (tablet, version, published) in updates {
+        for (tablet, version, published, replaced) in updates {
             {
                 let mut m = tablet.meta.write();
                 m.max_version = m.max_version.max(version);
             }
             if let Some(r) = published {
+                // Readers take the bitmap before the rowsets: they see the new rowset
+                // together with the rows it replaces.
+                let mut bitmap = tablet.delete_bitmap.write();
+                for e in replaced {
+                    bitmap.add(e);
+                }
                 let mut rs = tablet.rowsets.write();
                 if !rs.iter().any(|x| x.rowset_id == r.rowset_id) {
                     rs.push(r);
@@ -313,6 +367,30 @@ impl StorageEngine {
             }
         }
         Ok(missing)
+    }
+
+    /// Records a DELETE of `txn_id` on these tablets: a pending rowset that carries only
+    /// the predicate (checked against each tablet's columns now, so a bad predicate fails
+    /// the DELETE before it commits).
+    pub fn add_delete(&self, txn_id: i64, tablet_ids: &[i64], predicate: &str) -> Result<()> {
+        let mut rowsets = Vec::with_capacity(tablet_ids.len());
+        for &tablet_id in tablet_ids {
+            let tablet = self.tablet(tablet_id)?;
+            delete_bitmap::DeletePredicate::compile(&tablet.meta.read(), predicate)?;
+            rowsets.push(RowsetMeta {
+                rowset_id: Self::new_rowset_id(),
+                tablet_id,
+                txn_id,
+                start_version: 0,
+                end_version: 0,
+                num_rows: 0,
+                data_size: 0,
+                segments: Vec::new(),
+                creation_time_ms: now_ms(),
+                delete_predicate: Some(predicate.to_string()),
+            });
+        }
+        self.add_pending_rowsets(&rowsets)
     }
 
     /// Discards the pending rowsets of an aborted transaction and their files.

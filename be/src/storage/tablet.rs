@@ -2,11 +2,15 @@
 //! [`Tablet`] answers "which segment files make up version V" for readers.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use doris_common::types::ColumnType;
 pub use doris_common::types::KeysType;
 use parking_lot::RwLock;
+use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
+
+use super::delete_bitmap::DeleteBitmap;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ColumnMeta {
@@ -30,6 +34,10 @@ pub struct TabletMeta {
     /// Highest version published to this tablet (with or without data).
     pub max_version: i64,
     pub creation_time_ms: i64,
+    /// A merge-on-write UNIQUE KEY tablet: publishing a rowset marks the rows it replaces
+    /// in the delete bitmap.
+    #[serde(default)]
+    pub merge_on_write: bool,
 }
 
 /// One segment file of a rowset.
@@ -109,13 +117,18 @@ pub struct RowsetMeta {
     pub data_size: u64,
     pub segments: Vec<SegmentMeta>,
     pub creation_time_ms: i64,
+    /// A DELETE's rowset: no segments, only the predicate (SQL over the lower-cased column
+    /// names); publishing it marks the older rows it matches in the delete bitmap.
+    #[serde(default)]
+    pub delete_predicate: Option<String>,
 }
 
-/// A tablet: its meta and visible rowsets.
+/// A tablet: its meta, visible rowsets and (merge-on-write) delete bitmap.
 pub struct Tablet {
     pub dir: PathBuf,
     pub meta: RwLock<TabletMeta>,
     pub rowsets: RwLock<Vec<RowsetMeta>>,
+    pub delete_bitmap: RwLock<DeleteBitmap>,
 }
 
 /// A segment file to read: absolute path and size, and where it stands in load order.
@@ -123,10 +136,13 @@ pub struct Tablet {
 pub struct SegmentFile {
     pub path: PathBuf,
     pub size: u64,
+    pub num_rows: u64,
     /// End version of the segment's rowset.
     pub version: i64,
     /// Position of the segment within its rowset (segments are written in load order).
     pub ordinal: usize,
+    /// Rows to skip: replaced by a later load of a merge-on-write tablet.
+    pub deleted: Option<Arc<RoaringBitmap>>,
 }
 
 impl Tablet {
@@ -135,6 +151,7 @@ impl Tablet {
             dir,
             meta: RwLock::new(meta),
             rowsets: RwLock::new(rowsets),
+            delete_bitmap: RwLock::new(DeleteBitmap::default()),
         }
     }
 
@@ -144,6 +161,7 @@ impl Tablet {
 
     /// Segment files of every rowset visible at `version`, oldest rowset first.
     pub fn segments_at(&self, version: i64) -> Vec<SegmentFile> {
+        let bitmap = self.delete_bitmap.read();
         self.rowsets
             .read()
             .iter()
@@ -152,13 +170,17 @@ impl Tablet {
                 r.segments
                     .iter()
                     .enumerate()
-                    .map(move |(ordinal, s)| (r.end_version, ordinal, s))
+                    .map(move |(ordinal, s)| (r, ordinal, s))
             })
-            .map(|(version, ordinal, s)| SegmentFile {
+            .map(|(r, ordinal, s)| SegmentFile {
                 path: self.dir.join(&s.file),
                 size: s.size,
-                version,
+                num_rows: s.num_rows,
+                version: r.end_version,
                 ordinal,
+                deleted: bitmap
+                    .deleted(&r.rowset_id, ordinal as u32, version)
+                    .map(Arc::new),
             })
             .collect()
     }

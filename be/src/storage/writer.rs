@@ -196,6 +196,7 @@ impl TabletStore {
                     data_size: b.segments.iter().map(|s| s.size).sum(),
                     segments: b.segments.clone(),
                     creation_time_ms: now,
+                    delete_predicate: None,
                 })
             })
             .collect()

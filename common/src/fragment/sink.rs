@@ -25,6 +25,10 @@ pub struct SinkColumn {
     pub name: String,
     pub column_type: ColumnType,
     pub nullable: bool,
+    /// A hidden column (the delete sign of a UNIQUE KEY table): loads fill it unless
+    /// their column mapping names it.
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 /// One target partition: its name, its bounds and its tablets in bucket order.
@@ -62,6 +66,14 @@ pub struct SinkSpec {
     /// Where the backends holding the target tablets listen (`brpc_port`).
     #[serde(default)]
     pub backends: Vec<ExchangeEndpoint>,
+    /// For a table with a hidden delete-sign column (the last of `columns`): the value an
+    /// input without that column gets (0 writes rows, 1 deletes their keys).
+    #[serde(default)]
+    pub delete_sign: Option<i8>,
+    /// Rows that fall in none of `partitions` are skipped instead of failing the write (a
+    /// DELETE limited to some partitions of a UNIQUE KEY table).
+    #[serde(default)]
+    pub skip_unrouted: bool,
 }
 
 /// The single-column (`count`, UInt64) schema an insert plan returns.

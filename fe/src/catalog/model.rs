@@ -166,7 +166,47 @@ pub struct Table {
     pub schema_version: i32,
 }
 
+/// The hidden column of UNIQUE KEY tables: 1 on a row that deletes its key (DELETE, stream
+/// load `merge_type: DELETE`), 0 otherwise. Reads keep the newest row of each key and drop
+/// it when its sign is 1.
+pub const DELETE_SIGN_COLUMN: &str = "__DORIS_DELETE_SIGN__";
+
+/// The table property choosing merge-on-write for a UNIQUE KEY table (default true).
+pub const MERGE_ON_WRITE_PROPERTY: &str = "enable_unique_key_merge_on_write";
+
 impl Table {
+    /// UNIQUE KEY with merge-on-write: a load's publish marks the rows it replaces in a
+    /// delete bitmap, so reads need no merge.
+    pub fn merge_on_write(&self) -> bool {
+        self.keys_type == KeysType::Unique
+            && !self
+                .properties
+                .get(MERGE_ON_WRITE_PROPERTY)
+                .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+    }
+
+    /// Whether the table stores the hidden [`DELETE_SIGN_COLUMN`] (after its columns).
+    pub fn has_delete_sign(&self) -> bool {
+        self.keys_type == KeysType::Unique
+    }
+
+    /// What the tablets store: the columns, then the hidden ones.
+    pub fn storage_columns(&self) -> Vec<Column> {
+        let mut columns = self.columns.clone();
+        if self.has_delete_sign() {
+            columns.push(Column {
+                name: DELETE_SIGN_COLUMN.to_string(),
+                column_type: ColumnType::TinyInt,
+                nullable: false,
+                is_key: false,
+                aggregation: Some(Aggregation::Replace.name().to_string()),
+                default: Some(ColumnDefault::Literal("0".into())),
+                comment: String::new(),
+            });
+        }
+        columns
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns
             .iter()
@@ -307,6 +347,8 @@ impl TxnStatus {
 pub enum LoadKind {
     Insert,
     StreamLoad,
+    /// `DELETE FROM` a DUPLICATE or AGGREGATE KEY table.
+    Delete,
 }
 
 /// Row and byte counts a load reports.

@@ -1,6 +1,9 @@
-//! Merge-on-read for AGGREGATE KEY tables: every read sees one row per key, its value
-//! columns merged over all visible loads. [`merge_plan`] builds the logical plan that
-//! DataFusion inlines wherever such a table is scanned (see
+//! Reads of AGGREGATE and UNIQUE KEY tables: every read sees one row per key. For an
+//! AGGREGATE KEY table, or a merge-on-read UNIQUE KEY one (whose value columns all merge as
+//! REPLACE), [`merge_plan`] merges the value columns over all visible loads; a
+//! merge-on-write UNIQUE KEY table needs no merge, the backends skip the rows a later load
+//! replaced ([`unique_plan`]). Both drop keys whose newest row carries the hidden delete
+//! sign. DataFusion inlines these logical plans wherever such a table is scanned (see
 //! [`super::catalog::OlapTableProvider`]).
 //!
 //! The plan is DataFusion's own aggregation over a scan that also outputs where each row
@@ -57,7 +60,7 @@ use doris_common::fragment::{ROW_COLUMN, SEGMENT_COLUMN, VERSION_COLUMN};
 use doris_common::types::ColumnType;
 
 use super::catalog::arrow_name;
-use crate::catalog::{Aggregation, Table};
+use crate::catalog::{Aggregation, KeysType, Table, DELETE_SIGN_COLUMN};
 
 /// `sum`, a BIGINT sum of a TINYINT, SMALLINT or INT column, wrapped around into that
 /// type's range (two's complement, as adding in the column type does); other sums as they are.
@@ -75,14 +78,36 @@ fn wrap_to(sum: Expr, ty: &ColumnType) -> Expr {
     ((sum % lit(modulus)) + lit(modulus + half)) % lit(modulus) - lit(half)
 }
 
-/// The merge of `table`'s rows by key over `raw`, a scan of the table that also outputs the
-/// merge order columns. Its output has the table's columns, names and types.
-pub fn merge_plan(table: &Table, raw: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
-    let scan = LogicalPlanBuilder::scan(
+fn raw_scan(table: &Table, raw: Arc<dyn TableProvider>) -> Result<LogicalPlanBuilder> {
+    LogicalPlanBuilder::scan(
         TableReference::bare(arrow_name(&table.name)),
         provider_as_source(raw),
         None,
-    )?;
+    )
+}
+
+/// The rows of `plan` (the table's storage columns) whose delete sign is 0, projected to
+/// the table's visible columns; `plan` itself for a table without a delete sign.
+fn visible_rows(table: &Table, plan: LogicalPlanBuilder) -> Result<LogicalPlanBuilder> {
+    if !table.has_delete_sign() {
+        return Ok(plan);
+    }
+    plan.filter(ident(arrow_name(DELETE_SIGN_COLUMN)).eq(lit(0i8)))?
+        .project(table.columns.iter().map(|c| ident(arrow_name(&c.name))))
+}
+
+/// A merge-on-write UNIQUE KEY table over `raw`, a scan of its storage columns: the
+/// backends skip rows marked in the delete bitmaps, so what remains is the newest row of
+/// each key; keys whose newest row deletes them are dropped.
+pub fn unique_plan(table: &Table, raw: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
+    visible_rows(table, raw_scan(table, raw)?)?.build()
+}
+
+/// The merge of `table`'s rows by key over `raw`, a scan of the table's storage columns
+/// that also outputs the merge order columns. Its output has the table's columns, names
+/// and types. Value columns of a UNIQUE KEY table merge as REPLACE.
+pub fn merge_plan(table: &Table, raw: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
+    let scan = raw_scan(table, raw)?;
     let newest_last: Vec<SortExpr> = [VERSION_COLUMN, SEGMENT_COLUMN, ROW_COLUMN]
         .into_iter()
         .map(|c| ident(c).sort(true, false))
@@ -90,23 +115,23 @@ pub fn merge_plan(table: &Table, raw: Arc<dyn TableProvider>) -> Result<LogicalP
     let mut group_by = Vec::new();
     let mut aggregates = Vec::new();
     let mut output = Vec::new();
-    for c in &table.columns {
+    for c in &table.storage_columns() {
         let name = arrow_name(&c.name);
         if c.is_key {
             group_by.push(ident(&name));
             output.push(ident(&name));
             continue;
         }
-        let aggregation = c
-            .aggregation
-            .as_deref()
-            .and_then(Aggregation::from_name)
-            .ok_or_else(|| {
-                DataFusionError::Plan(format!(
-                    "value column `{}` of AGGREGATE KEY table `{}` has no aggregation",
-                    c.name, table.name
-                ))
-            })?;
+        let aggregation = match table.keys_type {
+            KeysType::Unique => Some(Aggregation::Replace),
+            _ => c.aggregation.as_deref().and_then(Aggregation::from_name),
+        };
+        let aggregation = aggregation.ok_or_else(|| {
+            DataFusionError::Plan(format!(
+                "value column `{}` of AGGREGATE KEY table `{}` has no aggregation",
+                c.name, table.name
+            ))
+        })?;
         let value = ident(&name);
         let merged = match aggregation {
             Aggregation::Sum => sum(value),
@@ -133,9 +158,8 @@ pub fn merge_plan(table: &Table, raw: Arc<dyn TableProvider>) -> Result<LogicalP
         };
         output.push(merged.alias(&name));
     }
-    scan.aggregate(group_by, aggregates)?
-        .project(output)?
-        .build()
+    let merged = scan.aggregate(group_by, aggregates)?.project(output)?;
+    visible_rows(table, merged)?.build()
 }
 
 #[cfg(test)]

@@ -37,10 +37,20 @@ pub fn arrow_name(column: &str) -> String {
     column.to_lowercase()
 }
 
+/// The table's visible columns as DataFusion sees them.
 pub fn table_arrow_schema(table: &Table) -> SchemaRef {
+    columns_schema(&table.columns)
+}
+
+/// What the tablets store: the visible columns, then hidden ones (see
+/// [`Table::storage_columns`]).
+pub fn storage_arrow_schema(table: &Table) -> SchemaRef {
+    columns_schema(&table.storage_columns())
+}
+
+fn columns_schema(columns: &[crate::catalog::Column]) -> SchemaRef {
     Arc::new(Schema::new(
-        table
-            .columns
+        columns
             .iter()
             .map(|c| c.column_type.to_field(&arrow_name(&c.name), c.nullable))
             .collect::<Vec<_>>(),
@@ -48,10 +58,16 @@ pub fn table_arrow_schema(table: &Table) -> SchemaRef {
 }
 
 /// Per-statement planning state shared by every table provider.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PlanEnv {
     /// Set for INSERT: the load transaction the sink writes under.
     pub insert_txn: Option<i64>,
+    /// The delete sign written rows of a UNIQUE KEY table get: 1 when the write is a
+    /// DELETE (its rows delete their keys).
+    pub delete_sign: i8,
+    /// A write limited to these partitions (DELETE ... PARTITION): rows of others are
+    /// skipped.
+    pub partitions: Option<Vec<String>>,
 }
 
 /// The internal catalog over the live metadata: each lookup reads the catalog under its
@@ -214,7 +230,8 @@ pub struct OlapTableProvider {
     schema: SchemaRef,
     defaults: HashMap<String, Expr>,
     plan_env: Arc<PlanEnv>,
-    /// AGGREGATE KEY tables: the merge of the rows by key, planned in place of a scan.
+    /// AGGREGATE and UNIQUE KEY tables: the read of one row per key, planned in place of a
+    /// scan (see [`super::aggregate_model`]).
     merged: Option<LogicalPlan>,
     /// Scans also output the merge order columns (this provider is the input of a merge).
     merge_input: bool,
@@ -230,21 +247,29 @@ impl OlapTableProvider {
         plan_env: Arc<PlanEnv>,
         stats: Arc<TableStats>,
     ) -> Result<Self> {
-        let mut provider = Self::new(db, table, plan_env, false);
+        let mut provider = Self::new(db, table, plan_env, false, false);
         provider.stats = Arc::clone(&stats);
-        if provider.table.keys_type == KeysType::Aggregate {
+        let input = |merge_order: bool| {
             let mut input = Self::new(
                 provider.db.clone(),
                 provider.table.clone(),
                 Arc::clone(&provider.plan_env),
                 true,
+                merge_order,
             );
-            input.stats = stats;
-            provider.merged = Some(super::aggregate_model::merge_plan(
-                &provider.table,
-                Arc::new(input),
-            )?);
-        }
+            input.stats = Arc::clone(&stats);
+            Arc::new(input)
+        };
+        let table = &provider.table;
+        provider.merged = match table.keys_type {
+            KeysType::Duplicate => None,
+            KeysType::Unique if table.merge_on_write() => {
+                Some(super::aggregate_model::unique_plan(table, input(false))?)
+            }
+            KeysType::Aggregate | KeysType::Unique => {
+                Some(super::aggregate_model::merge_plan(table, input(true))?)
+            }
+        };
         Ok(provider)
     }
 
@@ -253,8 +278,14 @@ impl OlapTableProvider {
         &self.stats
     }
 
-    fn new(db: String, table: Table, plan_env: Arc<PlanEnv>, merge_input: bool) -> Self {
-        let schema = scan_schema(&table_arrow_schema(&table), merge_input);
+    /// `raw`: expose the storage columns, hidden ones included (the input of `merged`).
+    fn new(db: String, table: Table, plan_env: Arc<PlanEnv>, raw: bool, merge_input: bool) -> Self {
+        let columns = if raw {
+            storage_arrow_schema(&table)
+        } else {
+            table_arrow_schema(&table)
+        };
+        let schema = scan_schema(&columns, merge_input);
         let defaults = table
             .columns
             .iter()
@@ -336,12 +367,14 @@ pub fn sink_spec(db: &str, t: &Table, txn_id: i64, backends: Vec<ExchangeEndpoin
         table: t.name.clone(),
         table_id: t.id,
         columns: t
-            .columns
+            .storage_columns()
             .iter()
-            .map(|c| SinkColumn {
+            .enumerate()
+            .map(|(i, c)| SinkColumn {
                 name: arrow_name(&c.name),
                 column_type: c.column_type.clone(),
                 nullable: c.nullable,
+                hidden: i >= t.columns.len(),
             })
             .collect(),
         key_columns,
@@ -359,6 +392,8 @@ pub fn sink_spec(db: &str, t: &Table, txn_id: i64, backends: Vec<ExchangeEndpoin
             })
             .collect(),
         backends,
+        delete_sign: t.has_delete_sign().then_some(0),
+        skip_unrouted: false,
     }
 }
 
@@ -489,7 +524,7 @@ impl TableProvider for OlapTableProvider {
             bucket_group: None,
             merge_order: self.merge_input,
         };
-        let scan = OlapScanExec::try_new(spec, table_arrow_schema(&self.table), predicate)?;
+        let scan = OlapScanExec::try_new(spec, storage_arrow_schema(&self.table), predicate)?;
         let columns = scan
             .schema()
             .fields()
@@ -514,7 +549,15 @@ impl TableProvider for OlapTableProvider {
             DataFusionError::Internal("INSERT planned without a load transaction".into())
         })?;
         // The coordinator fills in the backends' addresses when it sends the plan.
-        let spec = sink_spec(&self.db, &self.table, txn_id, Vec::new());
+        let mut spec = sink_spec(&self.db, &self.table, txn_id, Vec::new());
+        if spec.delete_sign.is_some() {
+            spec.delete_sign = Some(self.plan_env.delete_sign);
+        }
+        if let Some(names) = &self.plan_env.partitions {
+            spec.partitions
+                .retain(|p| names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)));
+            spec.skip_unrouted = true;
+        }
         Ok(Arc::new(OlapTableSinkExec::new(spec, input)))
     }
 }

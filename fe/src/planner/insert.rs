@@ -65,7 +65,8 @@ fn fill_defaults(stmt: &mut SqlStatement, table: &crate::catalog::Table) {
     }
 }
 
-/// Runs an INSERT. Outside an explicit transaction it is its own load transaction
+/// Runs an INSERT (or the load a DELETE or UPDATE of a UNIQUE KEY table is, with `write`
+/// saying how). Outside an explicit transaction it is its own load transaction
 /// (labelled `label`, or a generated one); inside `BEGIN ... COMMIT` its rows are written
 /// under a fresh sub-id and become visible with the transaction's COMMIT.
 pub(super) async fn run_insert(
@@ -74,6 +75,7 @@ pub(super) async fn run_insert(
     mut stmt: SqlStatement,
     (db_id, table_id, table_name): (i64, i64, String),
     label: Option<String>,
+    write: PlanEnv,
 ) -> Result<QueryOutput> {
     let table = env
         .catalog
@@ -86,11 +88,11 @@ pub(super) async fn run_insert(
         fill_defaults(&mut stmt, t);
     }
     if session.txn.is_some() {
-        return insert_in_transaction(env, session, stmt, (db_id, table_id), label).await;
+        return insert_in_transaction(env, session, stmt, (db_id, table_id), label, write).await;
     }
     let txn = begin_insert_txn(env, session, (db_id, table_id), label)?;
     let (txn_id, label) = (txn.txn_id, txn.label);
-    let rows = match write_rows(env, session, stmt, txn_id).await {
+    let rows = match write_rows(env, session, stmt, txn_id, write).await {
         Ok(rows) => rows,
         Err(e) => {
             crate::txn::abort(env, txn_id, &e.to_string(), LoadStats::default()).await?;
@@ -149,6 +151,7 @@ async fn insert_in_transaction(
     stmt: SqlStatement,
     (db_id, table_id): (i64, i64),
     label: Option<String>,
+    write: PlanEnv,
 ) -> Result<QueryOutput> {
     if label.is_some() {
         return Err(FeError::TxnState(
@@ -180,7 +183,7 @@ async fn insert_in_transaction(
         )));
     }
     let sub_txn_id = env.allocate_id()?;
-    let rows = match write_rows(env, session, stmt, sub_txn_id).await {
+    let rows = match write_rows(env, session, stmt, sub_txn_id, write).await {
         Ok(rows) => rows,
         Err(e) => {
             crate::txn::clear_on_backends(env, vec![sub_txn_id]).await;
@@ -200,16 +203,18 @@ async fn insert_in_transaction(
     })
 }
 
-/// Plans and runs the insert's fragment, writing pending rowsets under `txn_id`; returns
-/// the rows written.
+/// Plans and runs the insert's fragment, writing pending rowsets under `txn_id` as `write`
+/// says (delete sign, partitions); returns the rows written.
 async fn write_rows(
     env: &Arc<Env>,
     session: &Session,
     stmt: SqlStatement,
     txn_id: i64,
+    write: PlanEnv,
 ) -> Result<u64> {
     let plan_env = Arc::new(PlanEnv {
         insert_txn: Some(txn_id),
+        ..write
     });
     let ctx = build_context(env, session, plan_env);
     let plan = physical_plan(env, session, &ctx, stmt).await?;

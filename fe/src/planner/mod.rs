@@ -7,6 +7,7 @@ mod aggregate_model;
 pub mod catalog;
 pub mod coordinator;
 mod distribute;
+mod dml;
 mod explain;
 pub(crate) mod information_schema;
 mod insert;
@@ -330,6 +331,11 @@ pub(crate) fn resolve_table(
 
 /// Runs a SELECT/INSERT/... statement.
 pub async fn run_query(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result<QueryOutput> {
+    match dml::statement_kind(sql) {
+        Some(dml::DmlKind::Delete) => return dml::run_delete(env, session, sql).await,
+        Some(dml::DmlKind::Update) => return dml::run_update(env, session, sql).await,
+        None => {}
+    }
     let (sql, label) = insert::take_insert_label(sql);
     let (stmt, display) = parse_with_names(&sql)?;
     match &stmt {
@@ -344,7 +350,7 @@ pub async fn run_query(env: &Arc<Env>, session: &mut Session, sql: &str) -> Resu
     }
     if let Some(name) = insert_target(&stmt) {
         let target = resolve_table(env, session, name)?;
-        return insert::run_insert(env, session, stmt, target, label).await;
+        return insert::run_insert(env, session, stmt, target, label, PlanEnv::default()).await;
     }
     let ctx = build_context(env, session, Arc::new(PlanEnv::default()));
     let plan = physical_plan(env, session, &ctx, stmt).await?;
@@ -379,6 +385,7 @@ pub async fn explain(
     let stmt = parse_one(sql)?;
     let plan_env = Arc::new(PlanEnv {
         insert_txn: insert_target(&stmt).map(|_| 0),
+        ..PlanEnv::default()
     });
     let ctx = build_context(env, session, plan_env);
     let logical = logical_plan(&ctx, stmt).await?;

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::catalog::{
     Aggregation, Backend, Column, ColumnDefault, Distribution, JournalEntry, KeysType, Partition,
-    PartitionItem, Replica, Table, Tablet, User,
+    PartitionItem, Replica, Table, Tablet, User, MERGE_ON_WRITE_PROPERTY,
 };
 use crate::cluster::agent_address;
 use crate::env::Env;
@@ -210,8 +210,8 @@ fn check_aggregate_columns(columns: &[Column]) -> Result<()> {
     Ok(())
 }
 
-/// AGGREGATE KEY tables: partition columns are key columns, so rows with equal keys share a
-/// partition and its version sequence (REPLACE compares versions).
+/// AGGREGATE and UNIQUE KEY tables: partition columns are key columns, so rows with equal
+/// keys share a partition and its version sequence (the newest row is the highest version).
 fn check_aggregate_partitioning(columns: &[Column], partition_columns: &[String]) -> Result<()> {
     for p in partition_columns {
         if columns
@@ -224,6 +224,17 @@ fn check_aggregate_partitioning(columns: &[Column], partition_columns: &[String]
         }
     }
     Ok(())
+}
+
+/// UNIQUE KEY tables: rows with equal keys must land in the same tablet, so the table is
+/// hash-distributed on key columns.
+fn check_unique_distribution(columns: &[Column], distribution: &Distribution) -> Result<()> {
+    if let Distribution::Random { .. } = distribution {
+        return Err(FeError::Analysis(
+            "Random distribution for unique key table is unsupported".into(),
+        ));
+    }
+    check_aggregate_distribution(columns, distribution)
 }
 
 /// AGGREGATE KEY tables: rows with equal keys must land in the same tablet for REPLACE to
@@ -331,11 +342,7 @@ pub async fn create_table(
     let keys_type = match keys_kind {
         KeysKind::Duplicate => KeysType::Duplicate,
         KeysKind::Aggregate => KeysType::Aggregate,
-        KeysKind::Unique => {
-            return Err(FeError::NotSupported(
-                "UNIQUE KEY tables (the unique model comes with the storage engine work)".into(),
-            ))
-        }
+        KeysKind::Unique => KeysType::Unique,
     };
     let mut columns = Vec::with_capacity(ct.columns.len());
     for c in &ct.columns {
@@ -433,6 +440,8 @@ pub async fn create_table(
     }
     if keys_type == KeysType::Aggregate {
         check_aggregate_columns(&columns)?;
+    }
+    if keys_type != KeysType::Duplicate {
         if let Some(p) = &ct.partition {
             check_aggregate_partitioning(&columns, &p.columns)?;
         }
@@ -470,8 +479,10 @@ pub async fn create_table(
             auto: true,
         },
     };
-    if keys_type == KeysType::Aggregate {
-        check_aggregate_distribution(&columns, &distribution)?;
+    match keys_type {
+        KeysType::Aggregate => check_aggregate_distribution(&columns, &distribution)?,
+        KeysType::Unique => check_unique_distribution(&columns, &distribution)?,
+        KeysType::Duplicate => {}
     }
     let buckets = distribution.buckets();
     if buckets == 0 || buckets > 65_535 {
@@ -489,7 +500,22 @@ pub async fn create_table(
         }
         None => (None, vec![(ct.name.table.clone(), None)]),
     };
-    let properties: BTreeMap<String, String> = ct.properties.iter().cloned().collect();
+    let mut properties: BTreeMap<String, String> = ct.properties.iter().cloned().collect();
+    if keys_type == KeysType::Unique {
+        let mow = properties
+            .entry(MERGE_ON_WRITE_PROPERTY.to_string())
+            .or_insert_with(|| "true".to_string());
+        if !mow.eq_ignore_ascii_case("true") && !mow.eq_ignore_ascii_case("false") {
+            return Err(FeError::Analysis(format!(
+                "Invalid {MERGE_ON_WRITE_PROPERTY} value: {mow}, should be true or false"
+            )));
+        }
+        *mow = mow.to_ascii_lowercase();
+    } else if properties.contains_key(MERGE_ON_WRITE_PROPERTY) {
+        return Err(FeError::Analysis(format!(
+            "{MERGE_ON_WRITE_PROPERTY} property only support unique key table"
+        )));
+    }
     let mut alive = env.alive_backends();
     if alive.len() < 3 && alive.len() < env.catalog.read().backends.len() {
         // Right after a restart no heartbeat may have reached the backends yet.
@@ -585,7 +611,7 @@ pub async fn create_table(
 
 fn tablet_schema(table: &Table) -> Result<TabletSchema> {
     let columns = table
-        .columns
+        .storage_columns()
         .iter()
         .map(|c| {
             Ok(TabletColumn {
@@ -601,6 +627,7 @@ fn tablet_schema(table: &Table) -> Result<TabletSchema> {
         keys_type: table.keys_type.proto(),
         columns,
         schema_version: table.schema_version,
+        merge_on_write: table.merge_on_write(),
     })
 }
 

@@ -210,6 +210,7 @@ pub fn show_load(
             let kind = match t.kind {
                 LoadKind::Insert => "INSERT",
                 LoadKind::StreamLoad => "STREAM_LOAD",
+                LoadKind::Delete => "DELETE",
             };
             let details = json!({
                 "Unfinished backends": {}, "ScannedRows": s.total_rows, "TaskNumber": 1,
@@ -324,6 +325,7 @@ pub fn show_transaction(
     let kind = match t.kind {
         LoadKind::Insert => "INSERT_STREAMING",
         LoadKind::StreamLoad => "BACKEND_STREAMING",
+        LoadKind::Delete => "DELETE",
     };
     let publish = if t.status == TxnStatus::Visible {
         t.finish_time_ms

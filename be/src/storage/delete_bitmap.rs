@@ -1,0 +1,374 @@
+//! Delete bitmaps: which rows of each segment a later version removed. [`DeleteBitmap`] is
+//! one tablet's set, persisted under `dlb/<tablet>/<rowset>/<segment>/<version>`. Two kinds
+//! of publish add to it: a load into a merge-on-write UNIQUE KEY tablet marks the rows its
+//! keys replace ([`replaced_rows`]), and a DELETE on any other tablet marks the older rows
+//! its predicate matches ([`matching_rows`]). A read at version V skips the rows marked at
+//! versions up to V; a read at an older version still sees them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::concat;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::DFSchema;
+use datafusion::physical_plan::PhysicalExpr;
+use datafusion::prelude::SessionContext;
+use roaring::RoaringBitmap;
+
+use super::segment_cache::SegmentCache;
+use super::tablet::{RowsetMeta, Tablet, TabletMeta};
+use crate::error::{BeError, Result};
+
+/// Key prefix of delete bitmaps: `dlb/<tablet_id>/<rowset_id>/<segment>/<version>`.
+pub const BITMAP_PREFIX: &str = "dlb/";
+
+pub fn bitmap_key(tablet_id: i64, rowset_id: &str, segment: u32, version: i64) -> String {
+    format!("{BITMAP_PREFIX}{tablet_id:020}/{rowset_id}/{segment:06}/{version:020}")
+}
+
+/// Prefix of one tablet's bitmaps.
+pub fn tablet_bitmap_prefix(tablet_id: i64) -> String {
+    format!("{BITMAP_PREFIX}{tablet_id:020}/")
+}
+
+/// Splits a [`bitmap_key`] into `(tablet_id, rowset_id, segment, version)`.
+pub fn parse_bitmap_key(key: &str) -> Option<(i64, String, u32, i64)> {
+    let mut parts = key.strip_prefix(BITMAP_PREFIX)?.split('/');
+    let tablet_id = parts.next()?.parse().ok()?;
+    let rowset_id = parts.next()?.to_string();
+    let segment = parts.next()?.parse().ok()?;
+    let version = parts.next()?.parse().ok()?;
+    Some((tablet_id, rowset_id, segment, version))
+}
+
+pub fn encode(bitmap: &RoaringBitmap) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(bitmap.serialized_size());
+    bitmap.serialize_into(&mut out)?;
+    Ok(out)
+}
+
+pub fn decode(bytes: &[u8]) -> Result<RoaringBitmap> {
+    RoaringBitmap::deserialize_from(bytes)
+        .map_err(|e| BeError::Corrupt(format!("delete bitmap: {e}")))
+}
+
+/// One segment's rows replaced by the load published at `version`.
+#[derive(Debug, Clone)]
+pub struct BitmapEntry {
+    pub rowset_id: String,
+    pub segment: u32,
+    pub version: i64,
+    pub rows: RoaringBitmap,
+}
+
+/// A tablet's delete bitmaps: per segment, the rows each later version replaced.
+#[derive(Debug, Default)]
+pub struct DeleteBitmap {
+    entries: HashMap<(String, u32), BTreeMap<i64, RoaringBitmap>>,
+}
+
+impl DeleteBitmap {
+    pub fn add(&mut self, entry: BitmapEntry) {
+        *self
+            .entries
+            .entry((entry.rowset_id, entry.segment))
+            .or_default()
+            .entry(entry.version)
+            .or_default() |= entry.rows;
+    }
+
+    /// Rows of the segment replaced by versions up to `version`; `None` when there are none.
+    pub fn deleted(&self, rowset_id: &str, segment: u32, version: i64) -> Option<RoaringBitmap> {
+        let by_version = self.entries.get(&(rowset_id.to_string(), segment))?;
+        let mut rows = RoaringBitmap::new();
+        for (_, r) in by_version.range(..=version) {
+            rows |= r;
+        }
+        (!rows.is_empty()).then_some(rows)
+    }
+
+    /// Every entry of a rowset's segments (to move or drop them with the rowset).
+    pub fn entries_of(&self, rowset_id: &str) -> Vec<BitmapEntry> {
+        let mut out = Vec::new();
+        for ((rs, segment), by_version) in &self.entries {
+            if rs != rowset_id {
+                continue;
+            }
+            for (version, rows) in by_version {
+                out.push(BitmapEntry {
+                    rowset_id: rs.clone(),
+                    segment: *segment,
+                    version: *version,
+                    rows: rows.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    pub fn remove_rowset(&mut self, rowset_id: &str) {
+        self.entries.retain(|(rs, _), _| rs != rowset_id);
+    }
+}
+
+/// The key columns of one segment, encoded so that equal keys are equal bytes.
+struct SegmentKeys {
+    rows: Rows,
+}
+
+impl SegmentKeys {
+    fn read(
+        path: &Path,
+        key_columns: &[usize],
+        converter: &RowConverter,
+        cache: &SegmentCache,
+    ) -> Result<Self> {
+        let chunks = cache.columns(path, key_columns)?;
+        let columns = chunks
+            .iter()
+            .map(|chunks| {
+                let parts: Vec<&dyn datafusion::arrow::array::Array> =
+                    chunks.iter().map(|a| a.as_ref()).collect();
+                if parts.is_empty() {
+                    return Err(BeError::Corrupt(format!(
+                        "segment {} has no rows",
+                        path.display()
+                    )));
+                }
+                Ok(concat(&parts).map_err(datafusion::error::DataFusionError::from)?)
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let rows = converter
+            .convert_columns(&columns)
+            .map_err(datafusion::error::DataFusionError::from)?;
+        Ok(Self { rows })
+    }
+}
+
+/// The rows that publishing `rowset` at `version` replaces in `tablet` (a merge-on-write
+/// UNIQUE KEY tablet): for each of its segments in load order, the rows with the same key
+/// in every visible rowset and in its own earlier segments, and the earlier rows of a key
+/// repeated inside the segment. The newest row of each key is the one left unmarked.
+pub fn replaced_rows(
+    tablet: &Tablet,
+    rowset: &RowsetMeta,
+    version: i64,
+    cache: &SegmentCache,
+) -> Result<Vec<BitmapEntry>> {
+    let meta = tablet.meta.read().clone();
+    let key_columns: Vec<usize> = meta
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.is_key)
+        .map(|(i, _)| i)
+        .collect();
+    let fields = key_columns
+        .iter()
+        .map(|&i| SortField::new(meta.columns[i].column_type.to_arrow()))
+        .collect();
+    let converter = RowConverter::new(fields).map_err(datafusion::error::DataFusionError::from)?;
+    // Older segments: every visible rowset (all below `version`), then the new rowset's
+    // segments as they are passed.
+    let mut older: Vec<(Arc<str>, u32, std::path::PathBuf)> = tablet
+        .rowsets
+        .read()
+        .iter()
+        .filter(|r| r.end_version < version && r.rowset_id != rowset.rowset_id)
+        .flat_map(|r| {
+            let id: Arc<str> = Arc::from(r.rowset_id.as_str());
+            r.segments
+                .iter()
+                .enumerate()
+                .map(move |(i, s)| (Arc::clone(&id), i as u32, tablet.dir.join(&s.file)))
+        })
+        .collect();
+    let mut marked: BTreeMap<(Arc<str>, u32), RoaringBitmap> = BTreeMap::new();
+    let new_id: Arc<str> = Arc::from(rowset.rowset_id.as_str());
+    for (i, segment) in rowset.segments.iter().enumerate() {
+        let path = tablet.dir.join(&segment.file);
+        let keys = SegmentKeys::read(&path, &key_columns, &converter, cache)?;
+        // Inside the segment the later row of a key wins (rows of equal keys keep their
+        // arrival order).
+        let mut newest: HashMap<&[u8], u32> = HashMap::with_capacity(keys.rows.num_rows());
+        for (row, key) in keys.rows.iter().enumerate() {
+            if let Some(earlier) = newest.insert(key.data(), row as u32) {
+                marked
+                    .entry((Arc::clone(&new_id), i as u32))
+                    .or_default()
+                    .insert(earlier);
+            }
+        }
+        let new_keys: HashSet<&[u8]> = newest.into_keys().collect();
+        for (rowset_id, seg, old_path) in &older {
+            let old = SegmentKeys::read(old_path, &key_columns, &converter, cache)?;
+            let rows: RoaringBitmap = old
+                .rows
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| new_keys.contains(k.data()))
+                .map(|(r, _)| r as u32)
+                .collect();
+            if !rows.is_empty() {
+                *marked.entry((Arc::clone(rowset_id), *seg)).or_default() |= rows;
+            }
+        }
+        older.push((Arc::clone(&new_id), i as u32, path));
+    }
+    Ok(marked
+        .into_iter()
+        .map(|((rowset_id, segment), rows)| BitmapEntry {
+            rowset_id: rowset_id.to_string(),
+            segment,
+            version,
+            rows,
+        })
+        .collect())
+}
+
+/// A DELETE's predicate compiled against a tablet's columns: it reads `columns` (indices
+/// into the tablet's columns), in that order.
+pub struct DeletePredicate {
+    columns: Vec<usize>,
+    schema: SchemaRef,
+    expr: Arc<dyn PhysicalExpr>,
+}
+
+impl DeletePredicate {
+    pub fn compile(meta: &TabletMeta, sql: &str) -> Result<Self> {
+        let full = Schema::new(
+            meta.columns
+                .iter()
+                .map(|c| c.column_type.to_field(&c.name.to_lowercase(), c.nullable))
+                .collect::<Vec<_>>(),
+        );
+        let ctx = SessionContext::new();
+        let invalid = |e: datafusion::error::DataFusionError| {
+            BeError::InvalidArgument(format!("delete predicate `{sql}`: {e}"))
+        };
+        let df_full = DFSchema::try_from(full.clone()).map_err(invalid)?;
+        let expr = ctx.parse_sql_expr(sql, &df_full).map_err(invalid)?;
+        let mut columns: Vec<usize> = expr
+            .column_refs()
+            .iter()
+            .map(|c| {
+                full.index_of(&c.name)
+                    .map_err(|e| invalid(datafusion::error::DataFusionError::from(e)))
+            })
+            .collect::<Result<_>>()?;
+        columns.sort_unstable();
+        columns.dedup();
+        let schema = Arc::new(full.project(&columns).map_err(|e| invalid(e.into()))?);
+        let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(invalid)?;
+        let expr = ctx
+            .create_physical_expr(expr, &df_schema)
+            .map_err(invalid)?;
+        Ok(Self {
+            columns,
+            schema,
+            expr,
+        })
+    }
+
+    /// Rows of the segment at `path` the predicate is true for (NULL is not a match).
+    fn matching(&self, path: &Path, cache: &SegmentCache) -> Result<RoaringBitmap> {
+        let mut rows = RoaringBitmap::new();
+        if self.columns.is_empty() {
+            return Err(BeError::InvalidArgument(
+                "a delete predicate must read a column".into(),
+            ));
+        }
+        let chunks = cache.columns(path, &self.columns)?;
+        let mut offset = 0u32;
+        for i in 0..chunks.first().map_or(0, |c| c.len()) {
+            let arrays = chunks.iter().map(|c| Arc::clone(&c[i])).collect();
+            let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays)
+                .map_err(datafusion::error::DataFusionError::from)?;
+            let result = self.expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+            let matched = result.as_boolean_opt().ok_or_else(|| {
+                BeError::InvalidArgument("a delete predicate must be a condition".into())
+            })?;
+            rows.extend(
+                matched
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| *m == Some(true))
+                    .map(|(r, _)| offset + r as u32),
+            );
+            offset += batch.num_rows() as u32;
+        }
+        Ok(rows)
+    }
+}
+
+/// The rows a DELETE published at `version` removes from `tablet`: those of every visible
+/// rowset (all below `version`) its predicate is true for.
+pub fn matching_rows(
+    tablet: &Tablet,
+    predicate: &str,
+    version: i64,
+    cache: &SegmentCache,
+) -> Result<Vec<BitmapEntry>> {
+    let predicate = DeletePredicate::compile(&tablet.meta.read(), predicate)?;
+    let segments: Vec<(String, u32, std::path::PathBuf)> = tablet
+        .rowsets
+        .read()
+        .iter()
+        .filter(|r| r.end_version < version)
+        .flat_map(|r| {
+            r.segments
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (r.rowset_id.clone(), i as u32, tablet.dir.join(&s.file)))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (rowset_id, segment, path) in segments {
+        let rows = predicate.matching(&path, cache)?;
+        if !rows.is_empty() {
+            out.push(BitmapEntry {
+                rowset_id,
+                segment,
+                version,
+                rows,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_see_only_earlier_versions() {
+        let mut bitmap = DeleteBitmap::default();
+        let entry = |version: i64, rows: &[u32]| BitmapEntry {
+            rowset_id: "r1".into(),
+            segment: 0,
+            version,
+            rows: rows.iter().copied().collect(),
+        };
+        bitmap.add(entry(3, &[1, 2]));
+        bitmap.add(entry(5, &[7]));
+        assert!(bitmap.deleted("r1", 0, 2).is_none());
+        let at = |v| {
+            bitmap
+                .deleted("r1", 0, v)
+                .map(|b| b.iter().collect::<Vec<_>>())
+        };
+        assert_eq!(at(3), Some(vec![1, 2]));
+        assert_eq!(at(9), Some(vec![1, 2, 7]));
+        assert!(bitmap.deleted("r1", 1, 9).is_none());
+        let key = bitmap_key(12, "r1", 3, 5);
+        assert_eq!(parse_bitmap_key(&key), Some((12, "r1".into(), 3, 5)));
+        let bytes = encode(&entry(1, &[4, 100_000]).rows).expect("encode");
+        assert_eq!(decode(&bytes).expect("decode").len(), 2);
+        bitmap.remove_rowset("r1");
+        assert!(bitmap.deleted("r1", 0, 9).is_none());
+    }
+}
