@@ -24,6 +24,8 @@ pub struct BeConfig {
     pub segment_compression: String,
     /// Bytes of decoded segment columns kept in memory (0: no cache).
     pub storage_page_cache_limit: usize,
+    /// Compaction policy and limits (see `storage::compaction`).
+    pub compaction: crate::storage::compaction::CompactionConfig,
 }
 
 impl BeConfig {
@@ -62,6 +64,38 @@ impl BeConfig {
                         reason: "a byte count or a percentage of memory (20%)".into(),
                     }
                 })?
+            },
+            compaction: {
+                let d = crate::storage::compaction::CompactionConfig::default();
+                let mb = |key: &str, default: u64| -> Result<u64, ConfigError> {
+                    Ok(conf.get_or::<u64>(key, default >> 20)? << 20)
+                };
+                crate::storage::compaction::CompactionConfig {
+                    disable_auto_compaction: conf
+                        .get_or("disable_auto_compaction", d.disable_auto_compaction)?,
+                    interval_ms: conf
+                        .get_or("generate_compaction_tasks_interval_ms", d.interval_ms)?,
+                    cumulative_min_deltas: conf
+                        .get_or("cumulative_compaction_min_deltas", d.cumulative_min_deltas)?,
+                    cumulative_max_deltas: conf
+                        .get_or("cumulative_compaction_max_deltas", d.cumulative_max_deltas)?,
+                    promotion_min_bytes: mb(
+                        "compaction_promotion_min_size_mbytes",
+                        d.promotion_min_bytes,
+                    )?,
+                    promotion_max_bytes: mb(
+                        "compaction_promotion_size_mbytes",
+                        d.promotion_max_bytes,
+                    )?,
+                    base_min_rowset_num: conf
+                        .get_or("base_compaction_min_rowset_num", d.base_min_rowset_num)?,
+                    base_min_data_ratio: conf
+                        .get_or("base_compaction_min_data_ratio", d.base_min_data_ratio)?,
+                    max_tablet_version_num: conf
+                        .get_or("max_tablet_version_num", d.max_tablet_version_num)?,
+                    stale_sweep_sec: conf
+                        .get_or("tablet_rowset_stale_sweep_time_sec", d.stale_sweep_sec)?,
+                }
             },
         })
     }

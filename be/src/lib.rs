@@ -36,7 +36,17 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
     engine.segment_cache = Arc::new(storage::segment_cache::SegmentCache::new(
         config.storage_page_cache_limit,
     ));
+    engine.compaction = config.compaction.clone();
     let engine = Arc::new(engine);
+    // Background compaction and removal of replaced rowsets, on a thread of its own.
+    let compactor = Arc::clone(&engine);
+    let interval = std::time::Duration::from_millis(config.compaction.interval_ms.max(10));
+    std::thread::Builder::new()
+        .name("compaction".into())
+        .spawn(move || loop {
+            std::thread::sleep(interval);
+            compactor.compaction_round();
+        })?;
     let channels = Arc::new(doris_proto::Channels::default());
     // Plan fragments run on their own threads; this runtime lives as long as the process.
     let exec_runtime = tokio::runtime::Builder::new_multi_thread()

@@ -130,7 +130,7 @@ fn segment_groups(
     let mut groups: Vec<Vec<SegmentFile>> = vec![Vec::new(); partitions];
     let mut next = 0usize;
     for read in &spec.tablets {
-        for seg in engine.tablet(read.tablet_id)?.segments_at(read.version) {
+        for seg in engine.tablet(read.tablet_id)?.segments_at(read.version)? {
             groups[read.partition.unwrap_or(next) % partitions].push(seg);
             next += 1;
         }
@@ -391,6 +391,16 @@ mod tests {
         keys_type: KeysType,
         merge_on_write: bool,
     ) -> Arc<StorageEngine> {
+        engine_with(dir, keys_type, merge_on_write, None)
+    }
+
+    /// [`engine_with_tablet`] whose value column merges with `aggregation`.
+    fn engine_with(
+        dir: &std::path::Path,
+        keys_type: KeysType,
+        merge_on_write: bool,
+        aggregation: Option<&str>,
+    ) -> Arc<StorageEngine> {
         let engine = Arc::new(
             StorageEngine::open(
                 dir,
@@ -405,6 +415,7 @@ mod tests {
             column_type: ColumnType::Int,
             nullable: false,
             is_key,
+            aggregation: (!is_key).then(|| aggregation.map(str::to_string)).flatten(),
         };
         engine
             .create_tablet(TabletMeta {
@@ -419,6 +430,7 @@ mod tests {
                 max_version: 1,
                 creation_time_ms: 0,
                 merge_on_write,
+                cumulative_point: 0,
             })
             .expect("tablet");
         engine
@@ -478,7 +490,11 @@ mod tests {
         // The bitmaps survive a restart.
         drop(engine);
         let engine = engine_with_tablet(dir.path(), KeysType::Unique, true);
-        let segments = engine.tablet(TABLET).expect("tablet").segments_at(3);
+        let segments = engine
+            .tablet(TABLET)
+            .expect("tablet")
+            .segments_at(3)
+            .expect("segments");
         let deleted: u64 = segments
             .iter()
             .filter_map(|s| s.deleted.as_ref())
@@ -529,6 +545,152 @@ mod tests {
         );
         assert_eq!(rows_at(&engine, &cache, 3).await, [(2, 20)]);
         assert_eq!(rows_at(&engine, &cache, 4).await, [(1, 13), (2, 20)]);
+    }
+
+    /// Compactions never change an answer: at the newest version, and at older ones (read
+    /// from the replaced rowsets) until they are swept, after which such a read fails.
+    #[tokio::test]
+    async fn compaction_keeps_every_answer() {
+        use crate::storage::compaction::CompactionKind;
+        let dir = tempfile::tempdir().expect("tmp");
+        let engine = engine_with_tablet(dir.path(), KeysType::Duplicate, false);
+        for v in 2..8 {
+            load(
+                &engine,
+                100 + v,
+                v,
+                &[&[(v as i32, v as i32), (1, v as i32)]],
+            );
+        }
+        engine
+            .add_delete(200, &[TABLET], "v = 3 OR k = 4")
+            .expect("delete");
+        engine
+            .publish(200, &HashMap::from([(TABLET, 8)]))
+            .expect("publish");
+        let cache = Arc::new(SegmentCache::new(1 << 20));
+        let before: Vec<Vec<(i32, i32)>> = {
+            let mut out = Vec::new();
+            for v in 2..=8 {
+                out.push(rows_at(&engine, &cache, v).await);
+            }
+            out
+        };
+        let outcome = engine
+            .compact(TABLET, CompactionKind::Cumulative)
+            .expect("compact")
+            .expect("work");
+        assert_eq!(outcome.input_rowsets, 7);
+        assert_eq!(outcome.versions, (2, 8));
+        // 12 rows loaded, 3 deleted (k = 4, and v = 3 twice)
+        assert_eq!((outcome.input_rows, outcome.output_rows), (12, 9));
+        let tablet = engine.tablet(TABLET).expect("tablet");
+        assert_eq!(tablet.rowset_count(), 1);
+        for (i, v) in (2..=8).enumerate() {
+            assert_eq!(rows_at(&engine, &cache, v).await, before[i], "version {v}");
+        }
+        // A later load on top, then a full compaction over the compacted rowset.
+        load(&engine, 300, 9, &[&[(9, 9)]]);
+        engine
+            .compact(TABLET, CompactionKind::Full)
+            .expect("full")
+            .expect("work");
+        let mut expected = before[6].clone();
+        expected.push((9, 9));
+        expected.sort_unstable();
+        assert_eq!(rows_at(&engine, &cache, 9).await, expected);
+        // Replaced rowsets go once their keep time passed; older versions are gone then.
+        let mut engine = Arc::into_inner(engine).expect("sole owner");
+        engine.compaction.stale_sweep_sec = 0;
+        engine.sweep_stale();
+        assert!(tablet.stale.read().is_empty());
+        let err = tablet.segments_at(5).expect_err("merged");
+        assert!(err.to_string().contains("E-230"), "{err}");
+        // The compacted tablet survives a restart.
+        drop(tablet);
+        drop(engine);
+        let engine = engine_with_tablet(dir.path(), KeysType::Duplicate, false);
+        assert_eq!(rows_at(&engine, &cache, 9).await, expected);
+    }
+
+    /// AGGREGATE KEY compaction merges equal keys with the column's aggregation.
+    #[tokio::test]
+    async fn compaction_merges_aggregate_keys() {
+        use crate::storage::compaction::CompactionKind;
+        for (aggregation, expected) in [
+            ("SUM", [(1, 16), (2, 2)]),
+            ("MAX", [(1, 10), (2, 2)]),
+            ("MIN", [(1, 1), (2, 2)]),
+            ("REPLACE", [(1, 10), (2, 2)]),
+        ] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let engine = engine_with(dir.path(), KeysType::Aggregate, false, Some(aggregation));
+            load(&engine, 100, 2, &[&[(1, 1), (2, 2), (1, 5)]]);
+            load(&engine, 101, 3, &[&[(1, 10)]]);
+            engine
+                .compact(TABLET, CompactionKind::Full)
+                .expect("compact")
+                .expect("work");
+            let cache = Arc::new(SegmentCache::new(0));
+            assert_eq!(rows_at(&engine, &cache, 3).await, expected, "{aggregation}");
+        }
+    }
+
+    /// Merge-on-write: marks a load puts on a compaction's inputs while it merges move to
+    /// the output's rows.
+    #[tokio::test]
+    async fn merge_on_write_marks_made_during_compaction_carry_over() {
+        use crate::storage::compaction::{self, CompactionKind};
+        let dir = tempfile::tempdir().expect("tmp");
+        let engine = engine_with_tablet(dir.path(), KeysType::Unique, true);
+        load(&engine, 100, 2, &[&[(1, 10), (2, 20)]]);
+        load(&engine, 101, 3, &[&[(2, 21), (3, 30)]]);
+        let tablet = engine.tablet(TABLET).expect("tablet");
+        let plan =
+            compaction::pick(&tablet, CompactionKind::Full, &engine.compaction).expect("plan");
+        let merged = compaction::merge(&tablet, &plan.inputs, true).expect("merge");
+        assert_eq!(merged.batch.num_rows(), 3);
+        // A load publishes while the compaction is still writing.
+        load(&engine, 102, 4, &[&[(1, 11)]]);
+        let rowset_id = StorageEngine::new_rowset_id();
+        let segments = compaction::write_output(
+            &tablet,
+            &rowset_id,
+            &merged.batch,
+            2,
+            &SegmentOptions::from_name("none").expect("opts"),
+        )
+        .expect("write");
+        let output = RowsetMeta {
+            rowset_id,
+            tablet_id: TABLET,
+            txn_id: 0,
+            start_version: 2,
+            end_version: 3,
+            num_rows: 3,
+            data_size: segments.iter().map(|s| s.size).sum(),
+            segments,
+            creation_time_ms: 0,
+            delete_predicate: None,
+        };
+        assert!(engine
+            .commit_compaction(&tablet, &plan, &output, &merged, 2)
+            .expect("commit"));
+        let cache = Arc::new(SegmentCache::new(0));
+        assert_eq!(
+            rows_at(&engine, &cache, 4).await,
+            [(1, 11), (2, 21), (3, 30)]
+        );
+        assert_eq!(
+            rows_at(&engine, &cache, 3).await,
+            [(1, 10), (2, 21), (3, 30)]
+        );
+        // A newer load finds its keys in the compacted rowset.
+        load(&engine, 103, 5, &[&[(3, 31)]]);
+        assert_eq!(
+            rows_at(&engine, &cache, 5).await,
+            [(1, 11), (2, 21), (3, 31)]
+        );
     }
 
     /// A merge-input scan tells every row's version, segment and position in its file, also

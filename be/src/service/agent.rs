@@ -48,6 +48,7 @@ fn tablet_meta(req: CreateTabletRequest) -> Result<TabletMeta, BeError> {
                 column_type,
                 nullable: c.nullable,
                 is_key: c.is_key,
+                aggregation: (!c.aggregation.is_empty()).then_some(c.aggregation),
             })
         })
         .collect::<Result<Vec<_>, BeError>>()?;
@@ -63,6 +64,7 @@ fn tablet_meta(req: CreateTabletRequest) -> Result<TabletMeta, BeError> {
         max_version: req.version,
         creation_time_ms: now_ms(),
         merge_on_write: schema.merge_on_write,
+        cumulative_point: 0,
     })
 }
 

@@ -34,6 +34,11 @@ pub fn tablet_bitmap_prefix(tablet_id: i64) -> String {
     format!("{BITMAP_PREFIX}{tablet_id:020}/")
 }
 
+/// Prefix of one rowset's bitmaps.
+pub fn rowset_bitmap_prefix(tablet_id: i64, rowset_id: &str) -> String {
+    format!("{BITMAP_PREFIX}{tablet_id:020}/{rowset_id}/")
+}
+
 /// Splits a [`bitmap_key`] into `(tablet_id, rowset_id, segment, version)`.
 pub fn parse_bitmap_key(key: &str) -> Option<(i64, String, u32, i64)> {
     let mut parts = key.strip_prefix(BITMAP_PREFIX)?.split('/');

@@ -2,6 +2,7 @@
 //! their metadata in RocksDB. [`StorageEngine`] is the entry point: create/drop tablets,
 //! record pending rowsets of a load transaction, publish them at a version, list segments.
 
+pub mod compaction;
 pub mod delete_bitmap;
 pub mod meta_store;
 pub mod segment;
@@ -17,8 +18,10 @@ use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
 use crate::error::{BeError, Result};
+use compaction::{CompactionConfig, CompactionKind};
 use delete_bitmap::{
-    bitmap_key, parse_bitmap_key, tablet_bitmap_prefix, BitmapEntry, BITMAP_PREFIX,
+    bitmap_key, parse_bitmap_key, rowset_bitmap_prefix, tablet_bitmap_prefix, BitmapEntry,
+    BITMAP_PREFIX,
 };
 use meta_store::{
     pending_key, rowset_key, tablet_key, MetaBatch, MetaStore, PENDING_PREFIX, ROWSET_PREFIX,
@@ -26,7 +29,7 @@ use meta_store::{
 };
 pub use segment::SegmentOptions;
 use segment_cache::SegmentCache;
-use tablet::{tablet_dir, RowsetMeta, Tablet, TabletMeta};
+use tablet::{tablet_dir, RowsetMeta, StaleRowset, Tablet, TabletMeta};
 
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -59,6 +62,16 @@ pub struct StorageEngine {
     /// Decoded segment columns, shared with scans (merge-on-write publishes read keys
     /// through it).
     pub segment_cache: Arc<SegmentCache>,
+    pub compaction: CompactionConfig,
+}
+
+/// What one compaction did.
+#[derive(Debug, Clone)]
+pub struct CompactionOutcome {
+    pub input_rowsets: usize,
+    pub input_rows: u64,
+    pub output_rows: u64,
+    pub versions: (i64, i64),
 }
 
 impl std::fmt::Debug for StorageEngine {
@@ -94,6 +107,7 @@ impl StorageEngine {
             write_buffer_bytes: write_buffer_bytes.max(1 << 20),
             backend_id: std::sync::atomic::AtomicI64::new(0),
             segment_cache: Arc::new(SegmentCache::new(0)),
+            compaction: CompactionConfig::default(),
         };
         engine.load()?;
         engine.expire_pending(pending_expire_sec)?;
@@ -391,6 +405,233 @@ impl StorageEngine {
             });
         }
         self.add_pending_rowsets(&rowsets)
+    }
+
+    /// Runs one compaction of `kind` on a tablet, if its policy finds work: merges, writes
+    /// the output and commits it. `Ok(None)`: nothing to do, or another compaction of the
+    /// tablet is running.
+    pub fn compact(
+        &self,
+        tablet_id: i64,
+        kind: CompactionKind,
+    ) -> Result<Option<CompactionOutcome>> {
+        let tablet = self.tablet(tablet_id)?;
+        let Some(_running) = tablet.compaction_lock.try_lock() else {
+            return Ok(None);
+        };
+        let Some(plan) = compaction::pick(&tablet, kind, &self.compaction) else {
+            return Ok(None);
+        };
+        let result = self.run_compaction(&tablet, &plan);
+        let now = now_ms();
+        let mut guard = tablet.compaction_status.lock();
+        let status = &mut *guard;
+        let (success, failure) = match kind {
+            CompactionKind::Cumulative => (
+                &mut status.last_cumulative_success_ms,
+                &mut status.last_cumulative_failure_ms,
+            ),
+            CompactionKind::Base | CompactionKind::Full => (
+                &mut status.last_base_success_ms,
+                &mut status.last_base_failure_ms,
+            ),
+        };
+        match &result {
+            Ok(Some(_)) => *success = now,
+            Ok(None) => {}
+            Err(e) => {
+                *failure = now;
+                warn!(tablet_id, error = %e, "compaction failed");
+            }
+        }
+        result
+    }
+
+    fn run_compaction(
+        &self,
+        tablet: &Arc<Tablet>,
+        plan: &compaction::Plan,
+    ) -> Result<Option<CompactionOutcome>> {
+        if plan.inputs.is_empty() {
+            // Only the cumulative point moves (large rowsets joined the base layer).
+            let _guard = self.publish_lock.lock();
+            let mut meta = tablet.meta.read().clone();
+            meta.cumulative_point = plan.cumulative_point;
+            let mut batch = MetaBatch::default();
+            batch.put(&tablet_key(meta.tablet_id), &meta)?;
+            self.meta.write(batch)?;
+            *tablet.meta.write() = meta;
+            return Ok(None);
+        }
+        let first = tablet.rowsets.read().first().map(|r| r.start_version);
+        let from_first = first == plan.inputs.first().map(|r| r.start_version);
+        let merged = compaction::merge(tablet, &plan.inputs, from_first)?;
+        let rowset_id = Self::new_rowset_id();
+        let rows_per_segment = self.write_buffer_rows.max(1);
+        let segments = compaction::write_output(
+            tablet,
+            &rowset_id,
+            &merged.batch,
+            rows_per_segment,
+            &self.segment_options,
+        )?;
+        let output = RowsetMeta {
+            rowset_id,
+            tablet_id: tablet.id(),
+            txn_id: 0,
+            start_version: plan.inputs.first().map_or(0, |r| r.start_version),
+            end_version: plan.inputs.last().map_or(0, |r| r.end_version),
+            num_rows: segments.iter().map(|s| s.num_rows).sum(),
+            data_size: segments.iter().map(|s| s.size).sum(),
+            segments,
+            creation_time_ms: now_ms(),
+            delete_predicate: None,
+        };
+        let outcome = CompactionOutcome {
+            input_rowsets: plan.inputs.len(),
+            input_rows: plan.inputs.iter().map(|r| r.num_rows).sum(),
+            output_rows: output.num_rows,
+            versions: (output.start_version, output.end_version),
+        };
+        match self.commit_compaction(tablet, plan, &output, &merged, rows_per_segment) {
+            Ok(true) => {
+                info!(tablet_id = tablet.id(), kind = ?plan.kind, ?outcome, "compaction done");
+                Ok(Some(outcome))
+            }
+            Ok(false) => {
+                remove_segment_files(&tablet.dir, &output);
+                Ok(None)
+            }
+            Err(e) => {
+                remove_segment_files(&tablet.dir, &output);
+                Err(e)
+            }
+        }
+    }
+
+    /// Replaces a compaction's inputs by its output in one atomic meta write, moving the
+    /// delete-bitmap marks later versions put on the inputs to the output's rows. `false`:
+    /// the inputs changed meanwhile (tablet dropped, another compaction), nothing done.
+    pub(crate) fn commit_compaction(
+        &self,
+        tablet: &Arc<Tablet>,
+        plan: &compaction::Plan,
+        output: &RowsetMeta,
+        merged: &compaction::Merged,
+        rows_per_segment: usize,
+    ) -> Result<bool> {
+        let _guard = self.publish_lock.lock();
+        let id = tablet.id();
+        if !self
+            .tablets
+            .read()
+            .get(&id)
+            .is_some_and(|t| Arc::ptr_eq(t, tablet))
+        {
+            return Ok(false);
+        }
+        let is_input = |rowset_id: &str| plan.inputs.iter().any(|i| i.rowset_id == rowset_id);
+        if tablet
+            .rowsets
+            .read()
+            .iter()
+            .filter(|r| is_input(&r.rowset_id))
+            .count()
+            != plan.inputs.len()
+        {
+            return Ok(false);
+        }
+        let marks: Vec<BitmapEntry> = {
+            let bitmap = tablet.delete_bitmap.read();
+            plan.inputs
+                .iter()
+                .flat_map(|r| bitmap.entries_of(&r.rowset_id))
+                .filter(|e| e.version > output.end_version)
+                .collect()
+        };
+        let carried = compaction::carry_marks(merged, &marks, &output.rowset_id, rows_per_segment);
+        let mut batch = MetaBatch::default();
+        batch.put(&rowset_key(id, &output.rowset_id), output)?;
+        for r in &plan.inputs {
+            batch.delete(&rowset_key(id, &r.rowset_id));
+            for (key, _) in self
+                .meta
+                .scan_prefix_raw(&rowset_bitmap_prefix(id, &r.rowset_id))?
+            {
+                batch.delete(&key);
+            }
+        }
+        for e in &carried {
+            batch.put_raw(
+                &bitmap_key(id, &e.rowset_id, e.segment, e.version),
+                &delete_bitmap::encode(&e.rows)?,
+            );
+        }
+        let mut meta = tablet.meta.read().clone();
+        meta.cumulative_point = plan.cumulative_point;
+        batch.put(&tablet_key(id), &meta)?;
+        self.meta.write(batch)?;
+        // Readers take the bitmap, then the rowsets, then the stale list: they see the
+        // output with its marks, or the inputs.
+        let mut bitmap = tablet.delete_bitmap.write();
+        for e in carried {
+            bitmap.add(e);
+        }
+        let mut rowsets = tablet.rowsets.write();
+        rowsets.retain(|r| !is_input(&r.rowset_id));
+        rowsets.push(output.clone());
+        rowsets.sort_by_key(|r| r.start_version);
+        let since = std::time::Instant::now();
+        tablet
+            .stale
+            .write()
+            .extend(plan.inputs.iter().map(|r| StaleRowset {
+                rowset: r.clone(),
+                since,
+            }));
+        *tablet.meta.write() = meta;
+        Ok(true)
+    }
+
+    /// One round of background work: compactions of the tablets that need one (most
+    /// rowsets first), then removal of replaced rowsets past their keep time.
+    pub fn compaction_round(&self) {
+        if !self.compaction.disable_auto_compaction {
+            let tablets: Vec<Arc<Tablet>> = self.tablets.read().values().cloned().collect();
+            let mut work: Vec<(usize, i64, CompactionKind)> = Vec::new();
+            for t in &tablets {
+                for kind in [CompactionKind::Cumulative, CompactionKind::Base] {
+                    if let Some(plan) = compaction::pick(t, kind, &self.compaction) {
+                        work.push((plan.inputs.len(), t.id(), kind));
+                    }
+                }
+            }
+            work.sort_by_key(|w| std::cmp::Reverse(w.0));
+            for (_, tablet_id, kind) in work {
+                // Failures are logged and recorded in the tablet's compaction status.
+                let _ = self.compact(tablet_id, kind);
+            }
+        }
+        self.sweep_stale();
+    }
+
+    /// Deletes the files of rowsets replaced longer ago than the keep time.
+    pub fn sweep_stale(&self) {
+        let keep = std::time::Duration::from_secs(self.compaction.stale_sweep_sec);
+        let tablets: Vec<Arc<Tablet>> = self.tablets.read().values().cloned().collect();
+        for t in tablets {
+            let expired: Vec<RowsetMeta> = {
+                let mut stale = t.stale.write();
+                let (old, kept): (Vec<StaleRowset>, Vec<StaleRowset>) =
+                    stale.drain(..).partition(|s| s.since.elapsed() >= keep);
+                *stale = kept;
+                old.into_iter().map(|s| s.rowset).collect()
+            };
+            for r in &expired {
+                t.delete_bitmap.write().remove_rowset(&r.rowset_id);
+                remove_segment_files(&t.dir, r);
+            }
+        }
     }
 
     /// Discards the pending rowsets of an aborted transaction and their files.

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use doris_common::types::ColumnType;
 pub use doris_common::types::KeysType;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 
 use super::delete_bitmap::DeleteBitmap;
+use crate::error::{BeError, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ColumnMeta {
@@ -18,6 +20,11 @@ pub struct ColumnMeta {
     pub column_type: ColumnType,
     pub nullable: bool,
     pub is_key: bool,
+    /// How an AGGREGATE KEY table merges this value column (`SUM`, `REPLACE`, ...), so
+    /// compaction can merge rows with equal keys; `None` for key columns, other models and
+    /// tablets created before it was recorded (their rows are then kept unmerged).
+    #[serde(default)]
+    pub aggregation: Option<String>,
 }
 
 /// What `tablet/<id>` holds.
@@ -38,6 +45,10 @@ pub struct TabletMeta {
     /// in the delete bitmap.
     #[serde(default)]
     pub merge_on_write: bool,
+    /// Rowsets starting at or after this version form the cumulative layer (merged by
+    /// cumulative compaction); those below it the base layer.
+    #[serde(default)]
+    pub cumulative_point: i64,
 }
 
 /// One segment file of a rowset.
@@ -123,12 +134,35 @@ pub struct RowsetMeta {
     pub delete_predicate: Option<String>,
 }
 
-/// A tablet: its meta, visible rowsets and (merge-on-write) delete bitmap.
+/// A tablet: its meta, visible rowsets and delete bitmap, and the rowsets a compaction
+/// replaced (kept for reads at older versions until swept).
 pub struct Tablet {
     pub dir: PathBuf,
     pub meta: RwLock<TabletMeta>,
     pub rowsets: RwLock<Vec<RowsetMeta>>,
     pub delete_bitmap: RwLock<DeleteBitmap>,
+    pub stale: RwLock<Vec<StaleRowset>>,
+    /// Held by the compaction running on this tablet (one at a time).
+    pub compaction_lock: Mutex<()>,
+    pub compaction_status: Mutex<CompactionStatus>,
+}
+
+/// A rowset replaced by a compaction: still readable by queries at versions before the
+/// compaction's end until `tablet_rowset_stale_sweep_time_sec` passed.
+#[derive(Debug, Clone)]
+pub struct StaleRowset {
+    pub rowset: RowsetMeta,
+    pub since: Instant,
+}
+
+/// When compactions of a tablet last succeeded and failed (ms since the epoch; 0 = never),
+/// for `/api/compaction/show`.
+#[derive(Debug, Clone, Default)]
+pub struct CompactionStatus {
+    pub last_cumulative_success_ms: i64,
+    pub last_cumulative_failure_ms: i64,
+    pub last_base_success_ms: i64,
+    pub last_base_failure_ms: i64,
 }
 
 /// A segment file to read: absolute path and size, and where it stands in load order.
@@ -152,6 +186,9 @@ impl Tablet {
             meta: RwLock::new(meta),
             rowsets: RwLock::new(rowsets),
             delete_bitmap: RwLock::new(DeleteBitmap::default()),
+            stale: RwLock::new(Vec::new()),
+            compaction_lock: Mutex::new(()),
+            compaction_status: Mutex::new(CompactionStatus::default()),
         }
     }
 
@@ -159,13 +196,23 @@ impl Tablet {
         self.meta.read().tablet_id
     }
 
-    /// Segment files of every rowset visible at `version`, oldest rowset first.
-    pub fn segments_at(&self, version: i64) -> Vec<SegmentFile> {
+    /// Segment files of every rowset visible at `version`, oldest rowset first. A version
+    /// that a compaction merged into a larger rowset is read from the rowsets it replaced
+    /// while they are kept; after that it is an error (Doris's -230).
+    pub fn segments_at(&self, version: i64) -> Result<Vec<SegmentFile>> {
         let bitmap = self.delete_bitmap.read();
-        self.rowsets
-            .read()
-            .iter()
-            .filter(|r| r.end_version <= version)
+        let visible = self.rowsets.read();
+        let stale = self.stale.read();
+        let path =
+            version_path(&visible, stale.iter().map(|s| &s.rowset), version).ok_or_else(|| {
+                BeError::VersionNotReadable {
+                    tablet_id: self.id(),
+                    version,
+                    reason: "[E-230] version already merged by a compaction".into(),
+                }
+            })?;
+        Ok(path
+            .into_iter()
             .flat_map(|r| {
                 r.segments
                     .iter()
@@ -182,7 +229,7 @@ impl Tablet {
                     .deleted(&r.rowset_id, ordinal as u32, version)
                     .map(Arc::new),
             })
-            .collect()
+            .collect())
     }
 
     pub fn row_count(&self) -> u64 {
@@ -207,6 +254,44 @@ impl Tablet {
                 .map(|s| s.columns.as_slice()),
         )
     }
+}
+
+/// The rowsets that make up `version`: the visible ones up to it and, for a visible rowset
+/// whose range covers it (a compaction's output), the replaced rowsets up to it, the
+/// widest first. `None` when those are gone.
+fn version_path<'a>(
+    visible: &'a [RowsetMeta],
+    stale: impl Iterator<Item = &'a RowsetMeta> + Clone,
+    version: i64,
+) -> Option<Vec<&'a RowsetMeta>> {
+    let mut path: Vec<&RowsetMeta> = Vec::new();
+    for r in visible {
+        if r.end_version <= version {
+            path.push(r);
+            continue;
+        }
+        if r.start_version > version {
+            continue;
+        }
+        let mut inputs: Vec<&RowsetMeta> = stale
+            .clone()
+            .filter(|s| s.start_version >= r.start_version && s.end_version <= version)
+            .collect();
+        inputs.sort_by_key(|s| (s.start_version, std::cmp::Reverse(s.end_version)));
+        let mut covered = r.start_version - 1;
+        let before = path.len();
+        for s in inputs {
+            if s.start_version > covered {
+                covered = s.end_version;
+                path.push(s);
+            }
+        }
+        if path.get(before).map(|s| s.start_version) != Some(r.start_version) {
+            return None;
+        }
+    }
+    path.sort_by_key(|r| r.start_version);
+    Some(path)
 }
 
 /// `<root>/data/<shard>/<tablet_id>`: shards keep directories small, as in Doris.

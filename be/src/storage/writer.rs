@@ -74,6 +74,9 @@ impl TabletStore {
                 "rows for tablet {tablet_id} do not have the table's columns"
             )));
         }
+        if !self.buffers.contains_key(&tablet_id) {
+            self.check_versions(tablet_id)?;
+        }
         let bytes = part.get_array_memory_size();
         let buf = self.buffers.entry(tablet_id).or_default();
         buf.rows += part.num_rows();
@@ -96,6 +99,24 @@ impl TabletStore {
                 }
                 _ => break,
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses to write into a tablet whose rowsets pile up faster than compaction merges
+    /// them (Doris's -235 TOO_MANY_VERSION).
+    fn check_versions(&self, tablet_id: i64) -> Result<()> {
+        let limit = self.engine.compaction.max_tablet_version_num;
+        let count = self
+            .engine
+            .tablet(tablet_id)
+            .map_err(DataFusionError::from)?
+            .rowset_count();
+        if count >= limit {
+            return Err(DataFusionError::Execution(format!(
+                "[E-235]failed to init rowset builder. version count: {}, exceed limit: {limit}, tablet: {tablet_id}. Please reduce the frequency of loading data or adjust the max_tablet_version_num in be.conf to a larger value.",
+                count + 1
+            )));
         }
         Ok(())
     }

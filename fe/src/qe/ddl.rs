@@ -620,6 +620,10 @@ fn tablet_schema(table: &Table) -> Result<TabletSchema> {
                     .map_err(|e| FeError::Internal(e.to_string()))?,
                 nullable: c.nullable,
                 is_key: c.is_key,
+                aggregation: match table.keys_type {
+                    KeysType::Aggregate => c.aggregation.clone().unwrap_or_default(),
+                    _ => String::new(),
+                },
             })
         })
         .collect::<Result<Vec<_>>>()?;
