@@ -47,8 +47,21 @@ impl Cluster {
         }
     }
 
+    /// [`Cluster::start`] with `be_conf` (lines of `key = value`) appended to every BE's
+    /// configuration.
+    pub async fn start_with_be_conf(num_be: usize, be_conf: &str) -> Cluster {
+        match Cluster::try_start_with(num_be, be_conf).await {
+            Ok(c) => c,
+            Err(e) => panic!("cannot start the test cluster: {e}"),
+        }
+    }
+
     /// Like [`Cluster::start`], returning the error instead of panicking.
     pub async fn try_start(num_be: usize) -> Result<Cluster, HarnessError> {
+        Cluster::try_start_with(num_be, "").await
+    }
+
+    async fn try_start_with(num_be: usize, be_conf: &str) -> Result<Cluster, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("doris-test-cluster-")
             .tempdir()
@@ -77,7 +90,7 @@ impl Cluster {
                 heartbeat_service_port: p[2],
                 brpc_port: p[3],
             };
-            bes.push((Node::new_be(&root, i, be_ports)?, be_ports));
+            bes.push((Node::new_be(&root, i, be_ports, be_conf)?, be_ports));
         }
         // From here on the cluster owns the processes, so an early return kills them.
         let mut cluster = Cluster {

@@ -48,8 +48,19 @@ pub async fn put(
 
 /// `curl <url>`: the HTTP status and the body.
 pub async fn get(url: &str) -> (u16, String) {
+    request(&[], url).await
+}
+
+/// `curl -X POST <url>`: the HTTP status and the body.
+pub async fn post(url: &str) -> (u16, String) {
+    request(&["-X", "POST"], url).await
+}
+
+async fn request(args: &[&str], url: &str) -> (u16, String) {
     let out = tokio::process::Command::new("curl")
-        .args(["-sS", "-w", "\n%{http_code}", url])
+        .args(["-sS", "-w", "\n%{http_code}"])
+        .args(args)
+        .arg(url)
         .output()
         .await
         .expect("curl must be installed (bin/install-deps.sh)");

@@ -95,8 +95,14 @@ impl Node {
         Ok(node)
     }
 
-    /// Creates `root/be<index>` with `be.conf`, `storage/` and `log/`.
-    pub fn new_be(root: &Path, index: usize, ports: BePorts) -> Result<Node, HarnessError> {
+    /// Creates `root/be<index>` with `be.conf` (ending with `extra_conf`), `storage/` and
+    /// `log/`.
+    pub fn new_be(
+        root: &Path,
+        index: usize,
+        ports: BePorts,
+        extra_conf: &str,
+    ) -> Result<Node, HarnessError> {
         let node = Node::layout(root, format!("be{index}"), NodeKind::Be)?;
         let storage = node.dir.join("storage");
         create_dir(&storage)?;
@@ -110,7 +116,8 @@ impl Node {
              heartbeat_service_port = {}\n\
              brpc_port = {}\n\
              storage_root_path = ../be{index}/storage\n\
-             sys_log_dir = {}\n",
+             sys_log_dir = {}\n\
+             {extra_conf}\n",
             ports.be_port,
             ports.webserver_port,
             ports.heartbeat_service_port,

@@ -770,7 +770,9 @@ fn segment_files(dir: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_load_faults_and_concurrency() {
-    let mut cluster = Cluster::start(1).await;
+    // The segment-file count before and after the killed load is compared: no compaction
+    // may rewrite files in between.
+    let mut cluster = Cluster::start_with_be_conf(1, "disable_auto_compaction = true").await;
     let mut conn = setup(&cluster).await;
     let be_http = cluster.be_ports(0).webserver_port;
 

@@ -49,6 +49,19 @@ pub struct TabletStat {
     pub bytes: u64,
     /// Per-column NULL counts and integer ranges (see [`crate::planner::stats`]).
     pub columns: Vec<doris_proto::ColumnStats>,
+    /// Each replica as its backend reported it, by backend id (`SHOW TABLETS`).
+    pub replicas: std::collections::BTreeMap<i64, ReplicaStat>,
+}
+
+/// One replica of a tablet as its backend last reported it.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaStat {
+    /// Highest version published to it.
+    pub version: i64,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Visible rowsets (Doris's VersionCount).
+    pub rowsets: u64,
 }
 
 /// What heartbeats tell about a backend (not persisted).

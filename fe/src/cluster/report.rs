@@ -9,7 +9,7 @@ use std::time::Duration;
 use doris_proto::ReportTabletsRequest;
 use tracing::debug;
 
-use super::TabletStat;
+use super::{ReplicaStat, TabletStat};
 use crate::env::Env;
 
 /// Fetches every alive backend's tablet report. Rounds do not overlap: a call while one is
@@ -35,12 +35,21 @@ pub async fn refresh_tablet_stats(env: &Arc<Env>) {
             Ok(Ok(r)) => {
                 let mut stats = env.tablet_stats.write();
                 for t in r.into_inner().tablets {
-                    stats.insert(
-                        t.tablet_id,
-                        TabletStat {
-                            rows: u64::try_from(t.row_count).unwrap_or(0),
-                            bytes: u64::try_from(t.data_size).unwrap_or(0),
-                            columns: t.columns,
+                    let (rows, bytes) = (
+                        u64::try_from(t.row_count).unwrap_or(0),
+                        u64::try_from(t.data_size).unwrap_or(0),
+                    );
+                    let stat: &mut TabletStat = stats.entry(t.tablet_id).or_default();
+                    stat.rows = rows;
+                    stat.bytes = bytes;
+                    stat.columns = t.columns;
+                    stat.replicas.insert(
+                        backend_id,
+                        ReplicaStat {
+                            version: t.max_version,
+                            rows,
+                            bytes,
+                            rowsets: u64::try_from(t.rowset_count).unwrap_or(0),
                         },
                     );
                 }

@@ -4,6 +4,7 @@
 mod ddl;
 mod load;
 mod partition;
+mod proc;
 pub mod profile;
 mod show;
 mod variables;
@@ -115,6 +116,13 @@ pub async fn execute(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result
             filter,
             limit,
         } => load::show_load(env, session, db.as_deref(), stream, &filter, limit),
+        Statement::ShowTablets {
+            table,
+            partitions,
+            limit,
+        } => proc::show_tablets(env, session, &table, &partitions, limit),
+        Statement::ShowTablet { id } => proc::show_tablet(env, id),
+        Statement::ShowProc { path } => proc::show_proc(env, &path),
         Statement::ShowTransaction { db, id, label } => {
             load::show_transaction(env, session, db.as_deref(), id, label.as_deref())
         }

@@ -31,7 +31,7 @@ pub fn like_match(pattern: &str, text: &str) -> bool {
     rec(&p, &t)
 }
 
-fn s(v: impl ToString) -> Option<String> {
+pub(super) fn s(v: impl ToString) -> Option<String> {
     Some(v.to_string())
 }
 
@@ -48,7 +48,7 @@ pub(super) fn fmt_time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn human_bytes(b: i64) -> String {
+pub(super) fn human_bytes(b: i64) -> String {
     let b = b.max(0) as f64;
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut v = b;
@@ -197,7 +197,11 @@ pub fn table_status(
     )
 }
 
-fn lookup_table(env: &Env, session: &Session, name: &TableName) -> Result<(String, Table)> {
+pub(super) fn lookup_table(
+    env: &Env,
+    session: &Session,
+    name: &TableName,
+) -> Result<(String, Table)> {
     let db = resolve_db(session, name.db.as_deref())?;
     let table = with_db(env, &db, |d| d.table_by_name(&name.table).cloned())?
         .ok_or_else(|| FeError::UnknownTable(name.table.clone()))?;
@@ -358,6 +362,17 @@ pub fn partitions(
     limit: Option<u64>,
 ) -> Result<QueryOutput> {
     let (_, table) = lookup_table(env, session, name)?;
+    partitions_of(&table, temporary, filter_name, name_like, limit)
+}
+
+/// `SHOW PARTITIONS` of `table` (also `SHOW PROC '/dbs/<db>/<table>/partitions'`).
+pub(super) fn partitions_of(
+    table: &Table,
+    temporary: bool,
+    filter_name: Option<&str>,
+    name_like: Option<&str>,
+    limit: Option<u64>,
+) -> Result<QueryOutput> {
     let types = table.partition_column_types();
     let partition_key = table
         .partitioning

@@ -150,6 +150,20 @@ pub enum Statement {
         id: Option<i64>,
         label: Option<String>,
     },
+    /// `SHOW TABLETS FROM [db.]t [PARTITION (p, ...)] [LIMIT n]`
+    ShowTablets {
+        table: TableName,
+        partitions: Vec<String>,
+        limit: Option<u64>,
+    },
+    /// `SHOW TABLET <id>`
+    ShowTablet {
+        id: i64,
+    },
+    /// `SHOW PROC '/path'`
+    ShowProc {
+        path: String,
+    },
     Commit,
     Rollback,
     /// A query or DML for DataFusion (SELECT, WITH, INSERT, VALUES, ...): the original text.

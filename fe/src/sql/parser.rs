@@ -1004,6 +1004,50 @@ impl<'a> Parser<'a> {
                 self.advance_by(2);
                 self.show_partitions(true)?
             }
+            "TABLETS" if plain => {
+                self.advance();
+                if !(self.eat_kw("FROM") || self.eat_kw("IN")) {
+                    return Err(self.expected("FROM or IN"));
+                }
+                let table = self.table_name()?;
+                let mut partitions = Vec::new();
+                if self.eat_kw("PARTITION") || self.eat_kw("PARTITIONS") {
+                    if self.eat_tok(&Token::LParen) {
+                        loop {
+                            partitions.push(self.string_or_word("a partition name")?);
+                            if !self.eat_tok(&Token::Comma) {
+                                break;
+                            }
+                        }
+                        self.expect_tok(&Token::RParen, "')'")?;
+                    } else {
+                        partitions.push(self.string_or_word("a partition name")?);
+                    }
+                }
+                let limit = if self.eat_kw("LIMIT") {
+                    Some(self.u64_lit("a limit")?)
+                } else {
+                    None
+                };
+                Statement::ShowTablets {
+                    table,
+                    partitions,
+                    limit,
+                }
+            }
+            "TABLET" if plain => {
+                self.advance();
+                let n = self.u64_lit("a tablet id")?;
+                Statement::ShowTablet {
+                    id: i64::try_from(n).map_err(|_| self.expected("a tablet id"))?,
+                }
+            }
+            "PROC" if plain => {
+                self.advance();
+                Statement::ShowProc {
+                    path: self.string_lit()?,
+                }
+            }
             "TABLE" if plain && self.is_kw_at(1, "STATUS") => {
                 self.advance_by(2);
                 let db = self.opt_from_db()?;
