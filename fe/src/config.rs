@@ -28,6 +28,8 @@ pub struct FeConfig {
     pub stream_load_default_timeout_second: u64,
     /// INSERT (and explicit transaction) timeout.
     pub insert_load_default_timeout_second: u64,
+    /// How often dynamic partitions are created and dropped.
+    pub dynamic_partition_check_interval_seconds: u64,
 }
 
 impl FeConfig {
@@ -54,6 +56,8 @@ impl FeConfig {
                 .get_or("stream_load_default_timeout_second", 600)?,
             insert_load_default_timeout_second: conf
                 .get_or("insert_load_default_timeout_second", 14_400)?,
+            dynamic_partition_check_interval_seconds: conf
+                .get_or("dynamic_partition_check_interval_seconds", 600)?,
         })
     }
 }

@@ -49,6 +49,10 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
     });
     txn::abort_unfinished(&env).await;
     tokio::spawn(txn::run_txn_checker(std::sync::Arc::clone(&env)));
+    tokio::spawn(qe::dynamic_partition::run_scheduler(
+        std::sync::Arc::clone(&env),
+        std::time::Duration::from_secs(env.config.dynamic_partition_check_interval_seconds.max(1)),
+    ));
     tokio::spawn(http::serve(http_listener, std::sync::Arc::clone(&env)));
     info!(
         query_port = env.config.query_port,

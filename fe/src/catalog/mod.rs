@@ -92,6 +92,43 @@ pub enum JournalEntry {
         txn_id: i64,
         time_ms: i64,
     },
+    /// `ALTER TABLE ... ADD PARTITION` (and dynamic partitions).
+    AddPartition {
+        db_id: i64,
+        table_id: i64,
+        partition: Partition,
+    },
+    /// `ALTER TABLE ... DROP PARTITION` (and dynamic partitions past their start).
+    DropPartition {
+        db_id: i64,
+        table_id: i64,
+        partition_id: i64,
+    },
+    /// `TRUNCATE TABLE`: a partition replaced by an empty one (new id and tablets, same
+    /// name and bounds).
+    ReplacePartition {
+        db_id: i64,
+        table_id: i64,
+        old_id: i64,
+        partition: Partition,
+    },
+    RenamePartition {
+        db_id: i64,
+        table_id: i64,
+        partition_id: i64,
+        name: String,
+    },
+    RenameTable {
+        db_id: i64,
+        table_id: i64,
+        name: String,
+    },
+    /// `ALTER TABLE ... SET (...)`: the table's properties after the change.
+    SetTableProperties {
+        db_id: i64,
+        table_id: i64,
+        properties: BTreeMap<String, String>,
+    },
 }
 
 /// The whole metadata state; serialised as the image (checkpoint).
@@ -210,6 +247,74 @@ impl Catalog {
                     t.stats = stats.clone();
                 }
                 self.committed_txns.insert(txn.txn_id, txn.clone());
+            }
+            JournalEntry::AddPartition {
+                db_id,
+                table_id,
+                partition,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    if !t.partitions.iter().any(|p| p.id == partition.id) {
+                        t.partitions.push(partition.clone());
+                    }
+                }
+            }
+            JournalEntry::DropPartition {
+                db_id,
+                table_id,
+                partition_id,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    t.partitions.retain(|p| p.id != *partition_id);
+                }
+            }
+            JournalEntry::ReplacePartition {
+                db_id,
+                table_id,
+                old_id,
+                partition,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    if let Some(p) = t.partitions.iter_mut().find(|p| p.id == *old_id) {
+                        *p = partition.clone();
+                    }
+                }
+            }
+            JournalEntry::RenamePartition {
+                db_id,
+                table_id,
+                partition_id,
+                name,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    if let Some(p) = t.partitions.iter_mut().find(|p| p.id == *partition_id) {
+                        p.name = name.clone();
+                    }
+                }
+            }
+            JournalEntry::RenameTable {
+                db_id,
+                table_id,
+                name,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    // An unpartitioned table's one partition carries the table's name.
+                    if t.partitioning.is_none() {
+                        for p in t.partitions.iter_mut().filter(|p| p.name == t.name) {
+                            p.name = name.clone();
+                        }
+                    }
+                    t.name = name.clone();
+                }
+            }
+            JournalEntry::SetTableProperties {
+                db_id,
+                table_id,
+                properties,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    t.properties = properties.clone();
+                }
             }
             JournalEntry::VisibleTxn { txn_id, time_ms } => {
                 if let Some(txn) = self.committed_txns.remove(txn_id) {

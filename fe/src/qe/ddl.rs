@@ -107,8 +107,13 @@ pub async fn drop_table(
 /// Asks backends to delete a dropped table's tablets (best effort: the catalog no longer
 /// references them, so a backend that is down keeps unreachable files until cleaned).
 async fn drop_tablets(env: &Arc<Env>, table: &Table) {
+    drop_partition_tablets(env, &table.partitions).await;
+}
+
+/// [`drop_tablets`] for some partitions.
+pub(super) async fn drop_partition_tablets(env: &Arc<Env>, partitions: &[Partition]) {
     let mut per_backend: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for p in &table.partitions {
+    for p in partitions {
         for t in &p.tablets {
             for r in &t.replicas {
                 per_backend.entry(r.backend_id).or_default().push(t.id);
@@ -523,68 +528,23 @@ pub async fn create_table(
         alive = env.alive_backends();
     }
     let replicas = replication_num(&properties, alive.len())?;
-    if alive.len() < replicas {
-        return Err(FeError::Analysis(format!(
-            "Failed to find enough backend, please check the replication num,replication tag and storage medium and avail capacity of backends.\nCreate failed replications:\nreplication tag: {{\"location\" : \"default\"}}, replication num: {replicas}, storage medium: HDD ({} alive backend(s))",
-            alive.len()
-        )));
-    }
-    let mut placement = Placement::new(env, &alive);
     // A colocated table puts bucket i of every partition on the backends of bucket i of
     // the group's other tables (or, for the group's first table, of its first partition).
     let colocated = colocate_placement(env, db_id, &properties, &distribution, &columns, replicas)?;
     let mut bucket_backends: Vec<Vec<i64>> = colocated.unwrap_or_default();
-    let colocate = colocate_group(&db_name, &properties).is_some();
-    if colocate && bucket_backends.is_empty() {
+    if colocate_group(&db_name, &properties).is_some() && bucket_backends.is_empty() {
+        let mut placement = Placement::new(env, &alive);
         bucket_backends = (0..buckets).map(|_| placement.next(replicas)).collect();
     }
-
-    let per_partition = 1 + i64::from(buckets) * (1 + replicas as i64);
-    let n_ids = 2 + partition_defs.len() as i64 * per_partition;
-    let mut next = env.allocate_ids(n_ids)?;
-    let mut take_id = || {
-        let id = next;
-        next += 1;
-        id
-    };
-    let table_id = take_id();
-    // The base index: one per table, shared by its partitions (rollups come later).
-    let index_id = take_id();
-    let created_ms = now_ms();
-    let partitions: Vec<Partition> = partition_defs
-        .into_iter()
-        .map(|(name, item)| {
-            let id = take_id();
-            let tablets = (0..buckets as usize)
-                .map(|bucket| {
-                    let backends = match bucket_backends.get(bucket) {
-                        Some(b) => b.clone(),
-                        None => placement.next(replicas),
-                    };
-                    Tablet {
-                        id: take_id(),
-                        replicas: backends
-                            .into_iter()
-                            .map(|b| Replica {
-                                id: take_id(),
-                                backend_id: b,
-                            })
-                            .collect(),
-                    }
-                })
-                .collect();
-            Partition {
-                id,
-                name,
-                index_id,
-                visible_version: 1,
-                visible_version_time_ms: created_ms,
-                next_version: 2,
-                tablets,
-                item,
-            }
-        })
-        .collect();
+    let ids = env.allocate_ids(2)?;
+    let (table_id, index_id) = (ids, ids + 1);
+    let partitions = plan_partitions(
+        env,
+        partition_defs,
+        index_id,
+        (buckets, replicas),
+        &bucket_backends,
+    )?;
     let n_partitions = partitions.len();
     let table = Table {
         id: table_id,
@@ -600,11 +560,16 @@ pub async fn create_table(
         create_time_ms: now_ms(),
         schema_version: 0,
     };
+    super::dynamic_partition::check_table(&table, &table.properties)?;
+    for (k, v) in &table.properties {
+        super::dynamic_partition::check_property(k, v)?;
+    }
     create_tablets(env, &table).await?;
     env.log_and_apply(JournalEntry::CreateTable {
         db_id,
-        table: Box::new(table),
+        table: Box::new(table.clone()),
     })?;
+    super::dynamic_partition::schedule_table(env, &db_name, db_id, &table).await?;
     info!(db = %db_name, table = %ct.name.table, partitions = n_partitions, buckets, replicas, "table created");
     Ok(QueryOutput::ok())
 }
@@ -751,11 +716,84 @@ impl Placement {
     }
 }
 
-/// Creates every replica of every tablet; on failure removes the ones created.
+/// `defs` as partitions of `buckets` buckets with `replicas` replicas each: ids allocated,
+/// bucket i on `bucket_backends[i]` when given (colocation), else on the least loaded alive
+/// backends. Nothing is created on the backends yet.
+pub(super) fn plan_partitions(
+    env: &Env,
+    defs: Vec<(String, Option<PartitionItem>)>,
+    index_id: i64,
+    (buckets, replicas): (u32, usize),
+    bucket_backends: &[Vec<i64>],
+) -> Result<Vec<Partition>> {
+    let alive = env.alive_backends();
+    if alive.len() < replicas {
+        return Err(FeError::Analysis(format!(
+            "Failed to find enough backend, please check the replication num,replication tag and storage medium and avail capacity of backends.\nCreate failed replications:\nreplication tag: {{\"location\" : \"default\"}}, replication num: {replicas}, storage medium: HDD ({} alive backend(s))",
+            alive.len()
+        )));
+    }
+    let mut placement = Placement::new(env, &alive);
+    let per_partition = 1 + i64::from(buckets) * (1 + replicas as i64);
+    let mut next = env.allocate_ids(defs.len() as i64 * per_partition)?;
+    let mut take_id = || {
+        let id = next;
+        next += 1;
+        id
+    };
+    let created_ms = now_ms();
+    Ok(defs
+        .into_iter()
+        .map(|(name, item)| {
+            let id = take_id();
+            let tablets = (0..buckets as usize)
+                .map(|bucket| {
+                    let backends = match bucket_backends.get(bucket) {
+                        Some(b) => b.clone(),
+                        None => placement.next(replicas),
+                    };
+                    Tablet {
+                        id: take_id(),
+                        replicas: backends
+                            .into_iter()
+                            .map(|b| Replica {
+                                id: take_id(),
+                                backend_id: b,
+                            })
+                            .collect(),
+                    }
+                })
+                .collect();
+            Partition {
+                id,
+                name,
+                index_id,
+                visible_version: 1,
+                visible_version_time_ms: created_ms,
+                next_version: 2,
+                tablets,
+                item,
+            }
+        })
+        .collect())
+}
+
+/// Creates every replica of every tablet of `table`'s partitions; on failure removes the
+/// ones created.
 async fn create_tablets(env: &Arc<Env>, table: &Table) -> Result<()> {
+    create_partition_tablets(env, table, &table.partitions).await
+}
+
+/// Creates every replica of every tablet of `partitions` (of `table`); on failure removes
+/// the ones created.
+pub(super) async fn create_partition_tablets(
+    env: &Arc<Env>,
+    table: &Table,
+    partitions: &[Partition],
+) -> Result<()> {
     let schema = tablet_schema(table)?;
     let mut requests = Vec::new();
-    for p in &table.partitions {
+    for p in partitions {
         for t in &p.tablets {
             for r in &t.replicas {
                 requests.push((
@@ -790,7 +828,7 @@ async fn create_tablets(env: &Arc<Env>, table: &Table) -> Result<()> {
     });
     let results = futures::future::join_all(calls).await;
     if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
-        drop_tablets(env, table).await;
+        drop_partition_tablets(env, partitions).await;
         return Err(e);
     }
     Ok(())

@@ -1,7 +1,9 @@
 //! Statement execution: parses one statement and dispatches it to DDL, SHOW, session or
 //! query handling. Entry point: [`execute`].
 
+mod alter;
 mod ddl;
+pub mod dynamic_partition;
 mod load;
 mod partition;
 mod proc;
@@ -116,6 +118,13 @@ pub async fn execute(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result
             filter,
             limit,
         } => load::show_load(env, session, db.as_deref(), stream, &filter, limit),
+        Statement::AlterTable { table, ops } => alter::alter_table(env, session, &table, ops).await,
+        Statement::Truncate { table, partitions } => {
+            alter::truncate(env, session, &table, &partitions).await
+        }
+        Statement::ShowAlterTableColumn { db } => {
+            alter::show_alter_table_column(env, session, db.as_deref())
+        }
         Statement::ShowTablets {
             table,
             partitions,

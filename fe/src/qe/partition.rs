@@ -10,7 +10,7 @@ use doris_common::types::ColumnType;
 
 use crate::catalog::{Column, Partitioning, Table};
 use crate::error::{FeError, Result};
-use crate::sql::ast::{self, PartitionDesc, PartitionLiteral, PartitionValues};
+use crate::sql::ast::{self, PartitionDef, PartitionDesc, PartitionLiteral, PartitionValues};
 
 fn analysis(msg: impl Into<String>) -> FeError {
     FeError::Analysis(msg.into())
@@ -31,12 +31,6 @@ pub(super) fn analyze(
             "AUTO PARTITION BY {} (list the partitions explicitly)",
             kind.sql()
         )));
-    }
-    if desc.partitions.is_empty() {
-        return Err(FeError::NotSupported(
-            "a partitioned table without partitions (ALTER TABLE ... ADD PARTITION is not built yet)"
-                .into(),
-        ));
     }
     let mut names: Vec<String> = Vec::with_capacity(desc.columns.len());
     let mut types: Vec<ColumnType> = Vec::with_capacity(desc.columns.len());
@@ -85,6 +79,36 @@ pub(super) fn analyze(
         },
         out,
     ))
+}
+
+/// The bounds of a partition added to `table` (`ALTER TABLE ... ADD PARTITION`), checked
+/// against its other partitions as at creation.
+pub(super) fn new_partition_item(table: &Table, def: &PartitionDef) -> Result<PartitionItem> {
+    let Some(partitioning) = &table.partitioning else {
+        return Err(analysis(format!(
+            "Table[{}] is not a partitioned table; only RANGE and LIST partitioned tables take ADD PARTITION",
+            table.name
+        )));
+    };
+    let types = table.partition_column_types();
+    let existing: Vec<(String, PartitionItem)> = table
+        .partitions
+        .iter()
+        .filter_map(|p| Some((p.name.clone(), p.item.clone()?)))
+        .collect();
+    match (partitioning.kind, &def.values) {
+        (PartitionKind::List, PartitionValues::In(values)) => {
+            list_item(&def.name, values, &types, &existing)
+        }
+        (PartitionKind::Range, PartitionValues::In(_)) | (PartitionKind::List, _) => {
+            Err(analysis(format!(
+                "partition {} does not match the table's {} partitioning",
+                def.name,
+                partitioning.kind.sql()
+            )))
+        }
+        (PartitionKind::Range, values) => range_item(values, &types, &existing),
+    }
 }
 
 /// A range bound: one typed value per written literal, the missing trailing columns filled
@@ -490,7 +514,6 @@ mod tests {
         assert!(err(range(&["t"], vec![less("a", &["1"])])).contains("String Type"));
         assert!(err(range(&["nope"], vec![less("a", &["1"])]))
             .contains("Partition column[nope] does not exist in column list."));
-        assert!(err(range(&["k"], vec![])).contains("not supported yet"));
     }
 
     #[test]

@@ -150,6 +150,20 @@ pub enum Statement {
         id: Option<i64>,
         label: Option<String>,
     },
+    /// `ALTER TABLE [db.]t op [, op ...]`
+    AlterTable {
+        table: TableName,
+        ops: Vec<AlterTableOp>,
+    },
+    /// `TRUNCATE TABLE [db.]t [PARTITION (p, ...)]`
+    Truncate {
+        table: TableName,
+        partitions: Vec<String>,
+    },
+    /// `SHOW ALTER TABLE COLUMN [FROM db]`
+    ShowAlterTableColumn {
+        db: Option<String>,
+    },
     /// `SHOW TABLETS FROM [db.]t [PARTITION (p, ...)] [LIMIT n]`
     ShowTablets {
         table: TableName,
@@ -199,6 +213,46 @@ pub enum SetValue {
     Default,
     /// Anything else (e.g. `10*1024*1024`), as SQL text to evaluate as a constant.
     Expr(String),
+}
+
+/// Where `ADD COLUMN` / `MODIFY COLUMN` put the column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnPosition {
+    First,
+    After(String),
+}
+
+/// One operation of `ALTER TABLE`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlterTableOp {
+    /// `ADD PARTITION [IF NOT EXISTS] p VALUES ... [DISTRIBUTED BY ... BUCKETS n]`
+    AddPartition {
+        def: PartitionDef,
+        if_not_exists: bool,
+        buckets: Option<u32>,
+    },
+    /// `DROP PARTITION [IF EXISTS] p [FORCE]`
+    DropPartition { name: String, if_exists: bool },
+    /// `RENAME PARTITION old new`
+    RenamePartition { old: String, new: String },
+    /// `RENAME new_name`
+    Rename { new_name: String },
+    /// `SET ("key" = "value", ...)`
+    SetProperties(Vec<(String, String)>),
+    /// `ADD COLUMN c ... [FIRST | AFTER c]` or `ADD COLUMN (c1 ..., c2 ...)`
+    AddColumns {
+        columns: Vec<ColumnDef>,
+        position: Option<ColumnPosition>,
+    },
+    /// `DROP COLUMN c`
+    DropColumn { name: String },
+    /// `MODIFY COLUMN c type ... [FIRST | AFTER c]`
+    ModifyColumn {
+        column: ColumnDef,
+        position: Option<ColumnPosition>,
+    },
+    /// `RENAME COLUMN old new`
+    RenameColumn { old: String, new: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -18,9 +18,10 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer, Word};
 use doris_common::types::{ColumnType, MAX_DECIMAL_PRECISION};
 
 use super::ast::{
-    AggKind, AlterSystem, ColumnDef, CreateTable, DefaultValue, DistributionDesc, KeysDesc,
-    KeysKind, LoadFilter, PartitionDef, PartitionDesc, PartitionKind, PartitionLiteral,
-    PartitionValues, SetAssignment, SetValue, Statement, TableName, TypeDef, UserIdent, VarScope,
+    AggKind, AlterSystem, AlterTableOp, ColumnDef, ColumnPosition, CreateTable, DefaultValue,
+    DistributionDesc, KeysDesc, KeysKind, LoadFilter, PartitionDef, PartitionDesc, PartitionKind,
+    PartitionLiteral, PartitionValues, SetAssignment, SetValue, Statement, TableName, TypeDef,
+    UserIdent, VarScope,
 };
 
 /// Why a statement could not be parsed; the message is meant to be shown to the client.
@@ -46,7 +47,7 @@ const DEFAULT_DECIMAL_PRECISION: u64 = 9;
 /// First keywords of the statements this parser handles; anything else is a query.
 const FE_KEYWORDS: &[&str] = &[
     "ALTER", "BEGIN", "COMMIT", "CREATE", "DESC", "DESCRIBE", "DROP", "EXPLAIN", "KILL",
-    "ROLLBACK", "SET", "SHOW", "START", "USE",
+    "ROLLBACK", "SET", "SHOW", "START", "TRUNCATE", "USE",
 ];
 
 /// Keywords that start a statement DataFusion plans (what EXPLAIN / `DESC SELECT` wrap).
@@ -722,6 +723,13 @@ impl<'a> Parser<'a> {
             "DESC" | "DESCRIBE" => self.describe().map(Some),
             "EXPLAIN" => self.explain().map(Some),
             "ALTER" => self.alter(),
+            "TRUNCATE" => {
+                self.advance();
+                self.eat_kw("TABLE");
+                let table = self.table_name()?;
+                let partitions = self.opt_partition_names()?;
+                Ok(Some(Statement::Truncate { table, partitions }))
+            }
             "KILL" => self.kill().map(Some),
             "BEGIN" => {
                 self.advance();
@@ -1004,26 +1012,19 @@ impl<'a> Parser<'a> {
                 self.advance_by(2);
                 self.show_partitions(true)?
             }
+            "ALTER" if plain && self.is_kw_at(1, "TABLE") && self.is_kw_at(2, "COLUMN") => {
+                self.advance_by(3);
+                Statement::ShowAlterTableColumn {
+                    db: self.opt_from_db()?,
+                }
+            }
             "TABLETS" if plain => {
                 self.advance();
                 if !(self.eat_kw("FROM") || self.eat_kw("IN")) {
                     return Err(self.expected("FROM or IN"));
                 }
                 let table = self.table_name()?;
-                let mut partitions = Vec::new();
-                if self.eat_kw("PARTITION") || self.eat_kw("PARTITIONS") {
-                    if self.eat_tok(&Token::LParen) {
-                        loop {
-                            partitions.push(self.string_or_word("a partition name")?);
-                            if !self.eat_tok(&Token::Comma) {
-                                break;
-                            }
-                        }
-                        self.expect_tok(&Token::RParen, "')'")?;
-                    } else {
-                        partitions.push(self.string_or_word("a partition name")?);
-                    }
-                }
+                let partitions = self.opt_partition_names()?;
                 let limit = if self.eat_kw("LIMIT") {
                     Some(self.u64_lit("a limit")?)
                 } else {
@@ -1235,7 +1236,150 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// `[PARTITION p | PARTITION (p, ...) | PARTITIONS (p, ...)]`: the names, or none.
+    fn opt_partition_names(&mut self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        if self.eat_kw("PARTITION") || self.eat_kw("PARTITIONS") {
+            if self.eat_tok(&Token::LParen) {
+                loop {
+                    names.push(self.string_or_word("a partition name")?);
+                    if !self.eat_tok(&Token::Comma) {
+                        break;
+                    }
+                }
+                self.expect_rparen()?;
+            } else {
+                names.push(self.string_or_word("a partition name")?);
+            }
+        }
+        Ok(names)
+    }
+
+    /// After `ALTER TABLE t`: operations separated by commas.
+    fn alter_table(&mut self) -> Result<Statement> {
+        self.advance_by(2);
+        let table = self.table_name()?;
+        let mut ops = Vec::new();
+        loop {
+            ops.push(self.alter_table_op()?);
+            if !self.eat_tok(&Token::Comma) {
+                break;
+            }
+        }
+        Ok(Statement::AlterTable { table, ops })
+    }
+
+    fn column_position(&mut self) -> Result<Option<ColumnPosition>> {
+        Ok(if self.eat_kw("FIRST") {
+            Some(ColumnPosition::First)
+        } else if self.eat_kw("AFTER") {
+            Some(ColumnPosition::After(self.ident()?))
+        } else {
+            None
+        })
+    }
+
+    /// Rollup targets (`TO r` / `FROM r`) and per-operation properties are not built.
+    fn no_rollup_target(&mut self) -> Result<()> {
+        if self.peek_kw("TO") || (self.peek_kw("FROM") && !self.is_kw_at(1, "PARTITION")) {
+            return Err(ParseError::Syntax(
+                "not supported yet: schema change of a rollup (TO/FROM rollup)".to_string(),
+            ));
+        }
+        if self.eat_kw("PROPERTIES") {
+            self.properties()?;
+        }
+        Ok(())
+    }
+
+    fn alter_table_op(&mut self) -> Result<AlterTableOp> {
+        if self.peek_kw("ADD") && self.is_kw_at(1, "PARTITION") {
+            self.advance();
+            // `partition_def` reads `PARTITION [IF NOT EXISTS] name VALUES ...`.
+            let if_not_exists = self.is_kw_at(1, "IF");
+            let def = self.partition_def()?;
+            let mut buckets = None;
+            if self.peek_kw("DISTRIBUTED") {
+                buckets = match self.distribution_desc()? {
+                    DistributionDesc::Hash { buckets, .. }
+                    | DistributionDesc::Random { buckets } => buckets,
+                };
+            }
+            return Ok(AlterTableOp::AddPartition {
+                def,
+                if_not_exists,
+                buckets,
+            });
+        }
+        if self.eat_kws(&["DROP", "PARTITION"]) {
+            let if_exists = self.eat_kws(&["IF", "EXISTS"]);
+            let name = self.ident()?;
+            self.eat_kw("FORCE");
+            return Ok(AlterTableOp::DropPartition { name, if_exists });
+        }
+        if self.eat_kws(&["RENAME", "PARTITION"]) {
+            let old = self.ident()?;
+            let new = self.ident()?;
+            return Ok(AlterTableOp::RenamePartition { old, new });
+        }
+        if self.eat_kws(&["RENAME", "COLUMN"]) {
+            let old = self.ident()?;
+            let new = self.ident()?;
+            return Ok(AlterTableOp::RenameColumn { old, new });
+        }
+        if self.eat_kw("RENAME") {
+            return Ok(AlterTableOp::Rename {
+                new_name: self.ident()?,
+            });
+        }
+        if self.eat_kw("SET") {
+            return Ok(AlterTableOp::SetProperties(self.properties()?));
+        }
+        if self.eat_kws(&["ADD", "COLUMN"]) {
+            if self.eat_tok(&Token::LParen) {
+                let mut columns = Vec::new();
+                loop {
+                    columns.push(self.column_def()?);
+                    if !self.eat_tok(&Token::Comma) {
+                        break;
+                    }
+                }
+                self.expect_rparen()?;
+                self.no_rollup_target()?;
+                return Ok(AlterTableOp::AddColumns {
+                    columns,
+                    position: None,
+                });
+            }
+            let column = self.column_def()?;
+            let position = self.column_position()?;
+            self.no_rollup_target()?;
+            return Ok(AlterTableOp::AddColumns {
+                columns: vec![column],
+                position,
+            });
+        }
+        if self.eat_kws(&["DROP", "COLUMN"]) {
+            let name = self.ident()?;
+            self.no_rollup_target()?;
+            return Ok(AlterTableOp::DropColumn { name });
+        }
+        if self.eat_kws(&["MODIFY", "COLUMN"]) {
+            let column = self.column_def()?;
+            let position = self.column_position()?;
+            self.no_rollup_target()?;
+            return Ok(AlterTableOp::ModifyColumn { column, position });
+        }
+        Err(ParseError::Syntax(format!(
+            "not supported yet: ALTER TABLE {}",
+            self.take_rest()
+        )))
+    }
+
     fn alter(&mut self) -> Result<Option<Statement>> {
+        if self.is_kw_at(1, "TABLE") {
+            return self.alter_table().map(Some);
+        }
         if !self.is_kw_at(1, "SYSTEM") {
             return Ok(None);
         }
@@ -2290,6 +2434,74 @@ mod tests {
     // ----- pass-through -----
 
     #[test]
+    fn alter_table_and_truncate() {
+        assert_eq!(
+            parse("ALTER TABLE d.t ADD PARTITION IF NOT EXISTS p2 VALUES LESS THAN (\"20\") DISTRIBUTED BY HASH(k) BUCKETS 4, DROP PARTITION IF EXISTS p1 FORCE"),
+            Statement::AlterTable {
+                table: TableName {
+                    db: Some("d".into()),
+                    table: "t".into()
+                },
+                ops: vec![
+                    AlterTableOp::AddPartition {
+                        def: PartitionDef {
+                            name: "p2".into(),
+                            values: PartitionValues::LessThan(vec![PartitionLiteral::Value(
+                                "20".into()
+                            )])
+                        },
+                        if_not_exists: true,
+                        buckets: Some(4)
+                    },
+                    AlterTableOp::DropPartition {
+                        name: "p1".into(),
+                        if_exists: true
+                    }
+                ]
+            }
+        );
+        assert_eq!(
+            parse("ALTER TABLE t RENAME PARTITION a b, RENAME t2, SET (\"k\" = \"v\")"),
+            Statement::AlterTable {
+                table: TableName {
+                    db: None,
+                    table: "t".into()
+                },
+                ops: vec![
+                    AlterTableOp::RenamePartition {
+                        old: "a".into(),
+                        new: "b".into()
+                    },
+                    AlterTableOp::Rename {
+                        new_name: "t2".into()
+                    },
+                    AlterTableOp::SetProperties(vec![("k".into(), "v".into())])
+                ]
+            }
+        );
+        assert!(matches!(
+            parse("ALTER TABLE t ADD COLUMN c INT KEY DEFAULT \"1\" AFTER k"),
+            Statement::AlterTable { ops, .. } if matches!(&ops[..], [AlterTableOp::AddColumns { columns, position: Some(ColumnPosition::After(a)) }] if columns[0].key && a == "k")
+        ));
+        assert_eq!(
+            parse("TRUNCATE TABLE t PARTITION (p1, p2)"),
+            Statement::Truncate {
+                table: TableName {
+                    db: None,
+                    table: "t".into()
+                },
+                partitions: vec!["p1".into(), "p2".into()]
+            }
+        );
+        assert_eq!(
+            parse("SHOW ALTER TABLE COLUMN FROM d"),
+            Statement::ShowAlterTableColumn {
+                db: Some("d".into())
+            }
+        );
+    }
+
+    #[test]
     fn queries_pass_through_with_exact_text() {
         for sql in [
             "SELECT 1",
@@ -2301,7 +2513,6 @@ mod tests {
             "DELETE FROM t WHERE a = 1",
             "(SELECT 1) UNION (SELECT 2)",
             "CREATE VIEW v AS SELECT 1",
-            "ALTER TABLE t ADD COLUMN c INT",
             "SHOW STATUS",
             "SHOW GLOBAL STATUS",
             "START SLAVE",
