@@ -390,6 +390,61 @@ async fn storage_models() {
     assert_eq!(out.rows().len(), 3, "{out:?}");
     assert!(out.rows().iter().all(|r| r.len() == 22), "{out:?}");
 
+    // A point query by key reads one bucket, one row group and one page of it; a bloom
+    // filter column skips row groups too (counters from the query profile).
+    cluster
+        .exec(
+            &mut conn,
+            "CREATE TABLE point (k BIGINT, s VARCHAR(20), v BIGINT) DUPLICATE KEY(k) \
+             DISTRIBUTED BY HASH(k) BUCKETS 4 PROPERTIES (\"replication_num\" = \"1\", \
+             \"bloom_filter_columns\" = \"s\")",
+        )
+        .await;
+    cluster
+        .exec(
+            &mut conn,
+            "INSERT INTO point SELECT number, concat('s', number), number * 3 \
+             FROM numbers(\"number\" = \"1000000\")",
+        )
+        .await;
+    cluster.exec(&mut conn, "SET enable_profile = true").await;
+    for (sql, row, files, needles) in [
+        (
+            "SELECT * FROM point WHERE k = 123456",
+            "123456\ts123456\t370368",
+            1,
+            vec![
+                "row_groups_pruned_statistics=2 total → 1 matched",
+                "page_index_rows_pruned=131.1 K total → 8.19 K matched",
+            ],
+        ),
+        (
+            "SELECT * FROM point WHERE s = 's777'",
+            "777\ts777\t2331",
+            4,
+            vec!["row_groups_pruned_bloom_filter=8 total → 1 matched"],
+        ),
+    ] {
+        assert_eq!(cluster.lines(&mut conn, sql).await, [row]);
+        let listed = cluster.lines(&mut conn, "SHOW QUERY PROFILE \"/\"").await;
+        let id = listed
+            .iter()
+            .find(|l| l.contains(sql))
+            .and_then(|l| l.split('\t').next())
+            .unwrap_or_else(|| panic!("{sql} is not profiled: {listed:?}"))
+            .to_string();
+        let profile = cluster
+            .lines(&mut conn, &format!("SHOW QUERY PROFILE \"/{id}\""))
+            .await
+            .join("\n");
+        for needle in needles {
+            assert!(profile.contains(needle), "missing {needle} in\n{profile}");
+        }
+        // Segment files read: one tablet of four for the key, all four for the bloom filter.
+        assert_eq!(profile.matches(".dat").count(), files, "{profile}");
+    }
+    cluster.exec(&mut conn, "SET enable_profile = false").await;
+
     // 2,000 single-row INSERTs: compaction keeps the rowset count bounded.
     let before: Vec<i64> = tablets(&cluster).await.into_keys().collect();
     cluster

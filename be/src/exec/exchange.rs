@@ -744,7 +744,7 @@ fn bucket_pieces(
         .iter()
         .map(|k| k.evaluate(batch)?.into_array(batch.num_rows()))
         .collect::<Result<Vec<_>>>()?;
-    let hashes = crate::exec::sink::bucket_hashes(&arrays, batch.num_rows())?;
+    let hashes = doris_common::bucket::bucket_hashes(&arrays, batch.num_rows())?;
     let mut rows: Vec<Vec<u32>> = vec![Vec::new(); shared.links.len()];
     for (row, h) in hashes.iter().enumerate() {
         let (receiver, partition) = spec

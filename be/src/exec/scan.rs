@@ -24,7 +24,10 @@ use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::Operator;
 use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+use datafusion::physical_expr::split_conjunction;
+use datafusion::physical_plan::expressions::{BinaryExpr, Column, InListExpr, Literal};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -57,7 +60,10 @@ pub fn scan_node(
         None => (0..table_schema.fields().len()).collect(),
     };
     let segments = segment_groups(engine, &spec, partitions)?;
-    if cache.enabled() && !spec.merge_order && !columns.is_empty() {
+    let selective = predicate
+        .as_ref()
+        .is_some_and(|p| index_selective(engine, &spec, &table_schema, p));
+    if cache.enabled() && !spec.merge_order && !columns.is_empty() && !selective {
         let groups = segments
             .into_iter()
             .map(|g| g.into_iter().map(|seg| (seg.path, seg.deleted)).collect())
@@ -118,6 +124,55 @@ pub fn scan_node(
     }
     let config = builder.build();
     Ok(DataSourceExec::from_data_source(config))
+}
+
+/// Whether the segments' own indexes narrow a scan under `predicate`: a comparison or
+/// IN list on the first sort-key column (segments are sorted by it, so row-group and page
+/// zone maps skip nearly everything else) or `=` / IN on a bloom-filter column. Such a
+/// scan reads the files selectively instead of whole columns from the cache.
+fn index_selective(
+    engine: &StorageEngine,
+    spec: &ScanSpec,
+    table_schema: &SchemaRef,
+    predicate: &Arc<dyn PhysicalExpr>,
+) -> bool {
+    let Some(meta) = spec
+        .tablets
+        .first()
+        .and_then(|t| engine.tablet(t.tablet_id).ok())
+        .map(|t| t.meta.read().clone())
+    else {
+        return false;
+    };
+    let first_key = meta.key_columns().first().copied();
+    let bloom: Vec<usize> = meta
+        .bloom_filter_columns
+        .iter()
+        .filter_map(|c| table_schema.index_of(c).ok())
+        .collect();
+    let column = |e: &Arc<dyn PhysicalExpr>| e.downcast_ref::<Column>().map(|c| c.index());
+    let literal = |e: &Arc<dyn PhysicalExpr>| e.downcast_ref::<Literal>().is_some();
+    split_conjunction(predicate).into_iter().any(|c| {
+        if let Some(b) = c.downcast_ref::<BinaryExpr>() {
+            let col = match (column(b.left()), column(b.right())) {
+                (Some(i), None) if literal(b.right()) => i,
+                (None, Some(i)) if literal(b.left()) => i,
+                _ => return false,
+            };
+            return match b.op() {
+                Operator::Eq => Some(col) == first_key || bloom.contains(&col),
+                Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq => {
+                    Some(col) == first_key
+                }
+                _ => false,
+            };
+        }
+        if let Some(list) = c.downcast_ref::<InListExpr>() {
+            return !list.negated()
+                && column(list.expr()).is_some_and(|i| Some(i) == first_key || bloom.contains(&i));
+        }
+        false
+    })
 }
 
 /// The visible segment files of `spec`'s tablets, spread over `partitions` partitions:
@@ -358,7 +413,8 @@ mod tests {
             let sorted = sort_by_keys(&schema(), &[batch], &[0]).expect("sort");
             let file = format!("{rowset_id}_{i}.dat");
             let opts = SegmentOptions::from_name("none").expect("opts");
-            let size = write_segment(&dir.join(&file), &sorted, &opts).expect("write");
+            let size = write_segment(&dir.join(&file), &sorted, &opts, &Default::default())
+                .expect("write");
             metas.push(SegmentMeta {
                 file,
                 num_rows: rows.len() as u64,
@@ -431,6 +487,8 @@ mod tests {
                 creation_time_ms: 0,
                 merge_on_write,
                 cumulative_point: 0,
+                bloom_filter_columns: Vec::new(),
+                bloom_filter_fpp: None,
             })
             .expect("tablet");
         engine

@@ -13,7 +13,6 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{cast, filter_record_batch, take};
 use datafusion::arrow::datatypes::{i256, DataType, Decimal256Type, Field, Schema, SchemaRef};
-use datafusion::common::hash_utils::{create_hashes, RandomState};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
@@ -22,6 +21,7 @@ use datafusion::physical_plan::{
     execute_stream, DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr, PlanProperties,
     SendableRecordBatchStream,
 };
+use doris_common::bucket::bucket_hashes;
 use doris_common::fragment::{count_schema, plain_properties, ExchangeEndpoint, SinkSpec};
 use doris_common::partition::PartitionRouter;
 use doris_common::types::ColumnType;
@@ -33,18 +33,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::storage::writer::TabletStore;
 use crate::storage::StorageEngine;
 use crate::task::AbortOnDrop;
-
-/// Seed of the bucket hash; FE bucket pruning must use the same function.
-const BUCKET_HASH_STATE: RandomState = RandomState::with_seed(0x646f_7269_735f_6273);
-
-/// The bucket hash of each row of the distribution columns (in the table's order, with
-/// the stored types): its bucket is the hash modulo the bucket count. Loads route rows with
-/// it and bucket-shuffle exchanges send rows to their bucket's backend with it.
-pub(crate) fn bucket_hashes(columns: &[ArrayRef], rows: usize) -> Result<Vec<u64>> {
-    let mut hashes = vec![0u64; rows];
-    create_hashes(columns, &BUCKET_HASH_STATE, &mut hashes)?;
-    Ok(hashes)
-}
 
 pub struct TabletSinkExec {
     engine: Arc<StorageEngine>,

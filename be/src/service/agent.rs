@@ -65,6 +65,12 @@ fn tablet_meta(req: CreateTabletRequest) -> Result<TabletMeta, BeError> {
         creation_time_ms: now_ms(),
         merge_on_write: schema.merge_on_write,
         cumulative_point: 0,
+        bloom_filter_columns: schema
+            .bloom_filter_columns
+            .iter()
+            .map(|c| c.to_lowercase())
+            .collect(),
+        bloom_filter_fpp: (schema.bloom_filter_fpp > 0.0).then_some(schema.bloom_filter_fpp),
     })
 }
 

@@ -265,13 +265,7 @@ pub fn merge(tablet: &Tablet, inputs: &[RowsetMeta], drop_deleted_keys: bool) ->
             base += row;
         }
     }
-    let key_columns: Vec<usize> = meta
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.is_key)
-        .map(|(i, _)| i)
-        .collect();
+    let key_columns = meta.key_columns();
     let sorted = if batches.is_empty() {
         RecordBatch::new_empty(Arc::clone(&with_source))
     } else {
@@ -535,15 +529,10 @@ pub fn write_output(
     rows_per_segment: usize,
     options: &segment::SegmentOptions,
 ) -> Result<Vec<SegmentMeta>> {
-    let keys: Vec<usize> = tablet
-        .meta
-        .read()
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.is_key)
-        .map(|(i, _)| i)
-        .collect();
+    let (keys, layout) = {
+        let meta = tablet.meta.read();
+        (meta.key_columns(), meta.segment_layout())
+    };
     std::fs::create_dir_all(&tablet.dir)?;
     let mut segments = Vec::new();
     let mut offset = 0;
@@ -551,7 +540,7 @@ pub fn write_output(
         let n = rows_per_segment.min(batch.num_rows() - offset);
         let part = batch.slice(offset, n);
         let file = format!("{rowset_id}_{}.dat", segments.len());
-        let size = segment::write_segment(&tablet.dir.join(&file), &part, options)?;
+        let size = segment::write_segment(&tablet.dir.join(&file), &part, options, &layout)?;
         segments.push(SegmentMeta {
             file,
             num_rows: n as u64,

@@ -164,13 +164,7 @@ pub fn replaced_rows(
     cache: &SegmentCache,
 ) -> Result<Vec<BitmapEntry>> {
     let meta = tablet.meta.read().clone();
-    let key_columns: Vec<usize> = meta
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.is_key)
-        .map(|(i, _)| i)
-        .collect();
+    let key_columns = meta.key_columns();
     let fields = key_columns
         .iter()
         .map(|&i| SortField::new(meta.columns[i].column_type.to_arrow()))

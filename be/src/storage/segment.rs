@@ -15,6 +15,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
 
 use super::tablet::ColumnStats;
 use crate::error::{BeError, Result};
@@ -46,14 +47,28 @@ impl SegmentOptions {
         Ok(Self { compression })
     }
 
-    fn writer_properties(&self) -> WriterProperties {
-        WriterProperties::builder()
+    fn writer_properties(&self, layout: &SegmentLayout) -> WriterProperties {
+        let mut builder = WriterProperties::builder()
             .set_compression(self.compression)
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_data_page_row_count_limit(PAGE_ROWS)
-            .build()
+            .set_data_page_row_count_limit(PAGE_ROWS);
+        for column in &layout.bloom_filter_columns {
+            let path = ColumnPath::from(column.as_str());
+            builder = builder
+                .set_column_bloom_filter_enabled(path.clone(), true)
+                .set_column_bloom_filter_fpp(path, layout.bloom_filter_fpp.unwrap_or(0.05));
+        }
+        builder.build()
     }
+}
+
+/// What a table asks of its segment files beyond the engine-wide options.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentLayout {
+    /// Columns (as the files name them) with a bloom filter per row group.
+    pub bloom_filter_columns: Vec<String>,
+    pub bloom_filter_fpp: Option<f64>,
 }
 
 /// Concatenates `batches` and sorts the rows by `key_columns`. The sort is stable: rows with
@@ -188,9 +203,15 @@ fn widen_integer(column: &ArrayRef) -> Option<ArrayRef> {
 }
 
 /// Writes `batch` as one segment file at `path` and syncs it; returns the file size.
-pub fn write_segment(path: &Path, batch: &RecordBatch, options: &SegmentOptions) -> Result<u64> {
+pub fn write_segment(
+    path: &Path,
+    batch: &RecordBatch,
+    options: &SegmentOptions,
+    layout: &SegmentLayout,
+) -> Result<u64> {
     let file = File::create(path)?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(options.writer_properties()))
+    let props = options.writer_properties(layout);
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))
         .map_err(datafusion::error::DataFusionError::from)?;
     writer
         .write(batch)
@@ -287,6 +308,7 @@ mod tests {
             &path,
             &sorted,
             &SegmentOptions::from_name("lz4").expect("opt"),
+            &SegmentLayout::default(),
         )
         .expect("write");
         assert!(size > 0);

@@ -179,7 +179,7 @@ mod tests {
         .expect("batch");
         let path = dir.join(name);
         let options = SegmentOptions::from_name("lz4").expect("options");
-        write_segment(&path, &batch, &options).expect("write");
+        write_segment(&path, &batch, &options, &Default::default()).expect("write");
         path
     }
 

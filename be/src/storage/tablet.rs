@@ -49,6 +49,32 @@ pub struct TabletMeta {
     /// cumulative compaction); those below it the base layer.
     #[serde(default)]
     pub cumulative_point: i64,
+    /// Columns (lower-cased) whose segments carry bloom filters, and their false positive
+    /// rate.
+    #[serde(default)]
+    pub bloom_filter_columns: Vec<String>,
+    #[serde(default)]
+    pub bloom_filter_fpp: Option<f64>,
+}
+
+impl TabletMeta {
+    /// Indices of the sort-key columns.
+    pub fn key_columns(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_key)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// How this tablet's segments are written.
+    pub fn segment_layout(&self) -> super::segment::SegmentLayout {
+        super::segment::SegmentLayout {
+            bloom_filter_columns: self.bloom_filter_columns.clone(),
+            bloom_filter_fpp: self.bloom_filter_fpp,
+        }
+    }
 }
 
 /// One segment file of a rowset.

@@ -148,12 +148,17 @@ impl TabletStore {
         let schema = Arc::clone(&self.schema);
         let keys = self.key_columns.clone();
         let options = self.engine.segment_options.clone();
+        let layout = self
+            .engine
+            .tablet(tablet_id)
+            .map(|t| t.meta.read().segment_layout())
+            .map_err(DataFusionError::from)?;
         self.wait_flush().await?;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
             let sorted = segment::sort_by_keys(&schema, &batches, &keys)?;
             drop(batches);
-            let size = segment::write_segment(&path, &sorted, &options)?;
+            let size = segment::write_segment(&path, &sorted, &options, &layout)?;
             let num_rows = sorted.num_rows() as u64;
             debug!(tablet_id, file, num_rows, size, "segment written");
             Ok((

@@ -485,6 +485,7 @@ impl TableProvider for OlapTableProvider {
             None => None,
         };
         let selected = super::prune::select_partitions(&self.table, &filters);
+        let buckets = super::prune::select_buckets(&self.table, &filters);
         let tablets: Vec<TabletRead> = selected
             .iter()
             .filter_map(|&i| self.table.partitions.get(i))
@@ -497,6 +498,7 @@ impl TableProvider for OlapTableProvider {
                     partition: None,
                 })
             })
+            .filter(|t| buckets.as_ref().is_none_or(|b| b.contains(&t.bucket)))
             .collect();
         let rows = tablets
             .iter()

@@ -1,8 +1,11 @@
-//! Partition pruning for scans of RANGE/LIST tables. [`select_partitions`] keeps the
-//! partitions a filter can match, from simple predicates on partition columns only:
+//! Partition and bucket pruning for scans. [`select_partitions`] keeps the partitions of a
+//! RANGE/LIST table a filter can match, from simple predicates on partition columns only:
 //! `col = | < | <= | > | >= literal`, `col IN (literals)` and `col BETWEEN a AND b`.
-//! Anything else leaves the partitions in; the filter itself is still applied to the rows,
-//! so pruning only saves reads and never changes a result.
+//! [`select_buckets`] keeps the buckets of a hash-distributed table when `=` / `IN`
+//! conjuncts pin every distribution column (the bucket of each value combination, by the
+//! loads' own bucket hash). Anything else leaves the partitions or buckets in; the filter
+//! itself is still applied to the rows, so pruning only saves reads and never changes a
+//! result.
 
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::utils::{split_binary, split_conjunction};
@@ -11,7 +14,11 @@ use doris_common::partition::PartitionValue;
 use doris_common::types::ColumnType;
 
 use super::catalog::arrow_name;
-use crate::catalog::{PartitionItem, Table};
+use std::sync::Arc;
+
+use datafusion::arrow::array::ArrayRef;
+
+use crate::catalog::{Distribution, PartitionItem, Table};
 
 /// What the filters say about one column's values.
 #[derive(Debug, Default, Clone)]
@@ -301,6 +308,59 @@ impl Clauses {
 
 /// Indices (into `table.partitions`) of the partitions `filters` (ANDed, over unqualified
 /// lower-cased column names) may match.
+/// Most value combinations of the distribution columns bucket pruning hashes.
+const MAX_BUCKET_PROBES: usize = 1024;
+
+/// The buckets (indices into a partition's tablets) the filters can match, or `None`
+/// for all of them.
+pub fn select_buckets(table: &Table, filters: &[Expr]) -> Option<Vec<u32>> {
+    let Distribution::Hash {
+        columns, buckets, ..
+    } = &table.distribution
+    else {
+        return None;
+    };
+    let conjuncts: Vec<&Expr> = filters.iter().flat_map(split_conjunction).collect();
+    // Per distribution column: the one-row arrays of the values it may hold.
+    let mut choices: Vec<Vec<ArrayRef>> = Vec::with_capacity(columns.len());
+    for name in columns {
+        let ct = &table.column(name)?.column_type;
+        let mut c = Constraint::default();
+        for e in &conjuncts {
+            collect(e, &arrow_name(name), ct, &mut c);
+        }
+        let values = c.values?;
+        choices.push(
+            values
+                .iter()
+                .filter_map(|v| doris_common::bucket::stored_value(v, ct))
+                .collect(),
+        );
+    }
+    let combinations = choices
+        .iter()
+        .try_fold(1usize, |n, c| n.checked_mul(c.len()))?;
+    if combinations > MAX_BUCKET_PROBES {
+        return None;
+    }
+    let mut selected: Vec<u32> = Vec::new();
+    for i in 0..combinations {
+        let mut rest = i;
+        let row: Vec<ArrayRef> = choices
+            .iter()
+            .map(|c| {
+                let v = Arc::clone(&c[rest % c.len()]);
+                rest /= c.len();
+                v
+            })
+            .collect();
+        selected.push(doris_common::bucket::bucket_of(&row, *buckets).ok()?);
+    }
+    selected.sort_unstable();
+    selected.dedup();
+    Some(selected)
+}
+
 pub fn select_partitions(table: &Table, filters: &[Expr]) -> Vec<usize> {
     let all: Vec<usize> = (0..table.partitions.len()).collect();
     let Some(partitioning) = &table.partitioning else {

@@ -185,6 +185,11 @@ pub async fn alter_table(
             AlterTableOp::SetProperties(props) => {
                 let mut properties = table.properties.clone();
                 for (k, v) in props {
+                    if k.starts_with("bloom_filter_") {
+                        return Err(FeError::NotSupported(format!(
+                            "changing {k} of an existing table (it is set at CREATE TABLE)"
+                        )));
+                    }
                     super::dynamic_partition::check_property(&k, &v)?;
                     properties.insert(k, v);
                 }

@@ -560,6 +560,7 @@ pub async fn create_table(
         create_time_ms: now_ms(),
         schema_version: 0,
     };
+    check_bloom_filter(&table)?;
     super::dynamic_partition::check_table(&table, &table.properties)?;
     for (k, v) in &table.properties {
         super::dynamic_partition::check_property(k, v)?;
@@ -597,7 +598,63 @@ fn tablet_schema(table: &Table) -> Result<TabletSchema> {
         columns,
         schema_version: table.schema_version,
         merge_on_write: table.merge_on_write(),
+        bloom_filter_columns: bloom_filter_columns(table),
+        bloom_filter_fpp: table
+            .properties
+            .get("bloom_filter_fpp")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0),
     })
+}
+
+/// The `bloom_filter_columns` property as column names.
+fn bloom_filter_columns(table: &Table) -> Vec<String> {
+    table
+        .properties
+        .get("bloom_filter_columns")
+        .map(|v| {
+            v.split(',')
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Doris's rules for `bloom_filter_columns` and `bloom_filter_fpp`.
+fn check_bloom_filter(table: &Table) -> Result<()> {
+    for name in bloom_filter_columns(table) {
+        let Some(c) = table.column(&name) else {
+            return Err(FeError::Analysis(format!(
+                "Bloom filter column does not exist in table. invalid column: {name}"
+            )));
+        };
+        if matches!(
+            c.column_type,
+            ColumnType::TinyInt | ColumnType::Float | ColumnType::Double | ColumnType::Boolean
+        ) {
+            return Err(FeError::Analysis(format!(
+                "{} is not supported in bloom filter index. invalid column: {name}",
+                c.column_type.sql_name().to_uppercase()
+            )));
+        }
+        if table.keys_type == KeysType::Aggregate && !c.is_key {
+            return Err(FeError::Analysis(format!(
+                "Bloom filter index should only be used in columns of UNIQUE_KEYS/DUP_KEYS table or key columns of AGG_KEYS table. invalid column: {name}"
+            )));
+        }
+    }
+    if let Some(v) = table.properties.get("bloom_filter_fpp") {
+        match v.trim().parse::<f64>() {
+            Ok(f) if (0.0001..=0.05).contains(&f) => {}
+            _ => {
+                return Err(FeError::Analysis(format!(
+                    "Bloom filter fpp should in [0.0001, 0.05], got {v}"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// For a table joining colocation group `colocate_with` (see [`colocate_group`]): the
