@@ -385,6 +385,58 @@ async fn storage_models() {
         run_model(&cluster, &mut conn, model, 0x5eed + i as u64).await;
     }
 
+    // Schema change while loading: inserts keep arriving while columns are added, widened
+    // and dropped; every acknowledged row is there, with the added column's default.
+    cluster
+        .exec(
+            &mut conn,
+            "CREATE TABLE sc (k INT, v INT) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 3 \
+             PROPERTIES (\"replication_num\" = \"1\")",
+        )
+        .await;
+    let loader = {
+        let mut conn = cluster.try_connect(Some(DB)).await.expect("connect");
+        tokio::spawn(async move {
+            let mut acknowledged = 0i64;
+            for i in 0..150i64 {
+                let sql = format!("INSERT INTO sc (k, v) VALUES ({i}, {i}), ({}, 1)", i + 1000);
+                if query(&mut conn, &sql).await.is_ok() {
+                    acknowledged += 1;
+                }
+            }
+            acknowledged
+        })
+    };
+    for alter in [
+        "ALTER TABLE sc ADD COLUMN c INT DEFAULT \"7\"",
+        "ALTER TABLE sc MODIFY COLUMN v BIGINT",
+        "ALTER TABLE sc ADD COLUMN d VARCHAR(5)",
+        "ALTER TABLE sc DROP COLUMN d",
+    ] {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        cluster.exec(&mut conn, alter).await;
+    }
+    let acknowledged = loader.await.expect("loader");
+    assert_eq!(acknowledged, 150, "inserts failed during the schema change");
+    compact_all(&cluster, "full").await;
+    let out = cluster
+        .exec(
+            &mut conn,
+            "SELECT count(*), sum(k), sum(c), count(DISTINCT c) FROM sc",
+        )
+        .await;
+    let expected = [
+        300,
+        (0..150).sum::<i64>() + (1000..1150).sum::<i64>(),
+        300 * 7,
+        1,
+    ];
+    assert_eq!(
+        out.rows()[0],
+        expected.map(|v| Some(v.to_string())).to_vec(),
+        "rows after the schema change"
+    );
+
     // SHOW TABLETS: one row per replica (3 buckets), Doris's 22 columns.
     let out = cluster.exec(&mut conn, "SHOW TABLETS FROM duplicate").await;
     assert_eq!(out.rows().len(), 3, "{out:?}");

@@ -7,6 +7,7 @@
 //! row its position in the file (Parquet's row-number virtual column), see
 //! [`doris_common::fragment::merge_order_fields`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
@@ -27,6 +28,9 @@ use datafusion::execution::TaskContext;
 use datafusion::logical_expr::Operator;
 use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use datafusion::physical_expr::split_conjunction;
+use datafusion::physical_expr_adapter::{
+    DefaultPhysicalExprAdapterFactory, PhysicalExprAdapter, PhysicalExprAdapterFactory,
+};
 use datafusion::physical_plan::expressions::{BinaryExpr, Column, InListExpr, Literal};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -39,7 +43,7 @@ use doris_common::fragment::{merge_order_fields, plain_properties, ScanSpec};
 use futures::StreamExt;
 use roaring::RoaringBitmap;
 
-use crate::storage::segment_cache::SegmentCache;
+use crate::storage::segment_cache::{ColumnSpec, SegmentCache};
 use crate::storage::tablet::SegmentFile;
 use crate::storage::StorageEngine;
 
@@ -63,20 +67,45 @@ pub fn scan_node(
     let selective = predicate
         .as_ref()
         .is_some_and(|p| index_selective(engine, &spec, &table_schema, p));
+    let fill = |i: usize| spec.fill_values.get(i).cloned().flatten();
     if cache.enabled() && !spec.merge_order && !columns.is_empty() && !selective {
         let groups = segments
             .into_iter()
-            .map(|g| g.into_iter().map(|seg| (seg.path, seg.deleted)).collect())
+            .map(|g| {
+                g.into_iter()
+                    .map(|seg| (seg.path, seg.num_rows, seg.deleted))
+                    .collect()
+            })
+            .collect();
+        let specs = columns
+            .iter()
+            .map(|&i| {
+                let f = table_schema.field(i);
+                ColumnSpec::new(f.name(), f.data_type().clone(), fill(i).as_deref())
+            })
             .collect();
         let schema = Arc::new(table_schema.project(&columns)?);
         return Ok(Arc::new(CachedScanExec::new(
             groups,
-            columns,
+            specs,
             schema,
             Arc::clone(cache),
             spec.limit,
         )));
     }
+    // Columns segments may lack (added by a light schema change) read as their fill value.
+    let fills: HashMap<String, ScalarValue> = table_schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let text = fill(i)?;
+            Some((
+                f.name().clone(),
+                ColumnSpec::new(f.name(), f.data_type().clone(), Some(&text)).fill,
+            ))
+        })
+        .collect();
     let groups = segments.into_iter().map(|group| {
         let files = group.into_iter().map(|seg| {
             let mut file = PartitionedFile::new(seg.path.to_string_lossy().into_owned(), seg.size);
@@ -116,6 +145,9 @@ pub fn scan_node(
             .with_file_groups(groups.collect())
             .with_projection_indices(spec.projection.clone())?
             .with_limit(spec.limit);
+    if !fills.is_empty() {
+        builder = builder.with_expr_adapter(Some(Arc::new(FillAdapterFactory { fills })));
+    }
     if spec.bucket_group.is_some() {
         // Each partition must read exactly its buckets: declaring the partitioning stops
         // DataFusion's idle partitions from taking files of their siblings.
@@ -223,16 +255,65 @@ fn drop_deleted(batch: RecordBatch, offset: u64, deleted: &RoaringBitmap) -> Res
     Ok(filter_record_batch(&batch, &keep)?)
 }
 
-/// A segment file to read from the cache, and its rows to skip.
-type CachedSegment = (PathBuf, Option<Arc<RoaringBitmap>>);
+/// A segment file to read from the cache, its row count and its rows to skip.
+type CachedSegment = (PathBuf, u64, Option<Arc<RoaringBitmap>>);
+
+/// Adapts a scan's expressions to a segment file: a column the file lacks (added by a
+/// light schema change) becomes its fill value; the rest is DataFusion's default
+/// adaptation (casts, NULL for other missing columns).
+#[derive(Debug)]
+struct FillAdapterFactory {
+    fills: HashMap<String, ScalarValue>,
+}
+
+impl PhysicalExprAdapterFactory for FillAdapterFactory {
+    fn create(
+        &self,
+        logical_file_schema: SchemaRef,
+        physical_file_schema: SchemaRef,
+    ) -> Result<Arc<dyn PhysicalExprAdapter>> {
+        let missing: HashMap<String, ScalarValue> = self
+            .fills
+            .iter()
+            .filter(|(name, _)| physical_file_schema.index_of(name).is_err())
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        let inner =
+            DefaultPhysicalExprAdapterFactory.create(logical_file_schema, physical_file_schema)?;
+        Ok(Arc::new(FillAdapter { missing, inner }))
+    }
+}
+
+#[derive(Debug)]
+struct FillAdapter {
+    missing: HashMap<String, ScalarValue>,
+    inner: Arc<dyn PhysicalExprAdapter>,
+}
+
+impl PhysicalExprAdapter for FillAdapter {
+    fn rewrite(&self, expr: Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
+        let filled = expr
+            .transform(|e| {
+                let fill = e
+                    .downcast_ref::<Column>()
+                    .and_then(|c| self.missing.get(c.name()));
+                Ok(match fill {
+                    Some(v) => Transformed::yes(Arc::new(Literal::new(v.clone())) as _),
+                    None => Transformed::no(e),
+                })
+            })?
+            .data;
+        self.inner.rewrite(filled)
+    }
+}
 
 /// A scan served from the [`SegmentCache`]: each partition reads its segment files'
 /// columns (decoding and caching those not cached yet on a blocking thread).
 #[derive(Debug)]
 struct CachedScanExec {
     groups: Vec<Vec<CachedSegment>>,
-    /// Columns of the segment files to read, in output order.
-    columns: Vec<usize>,
+    /// Columns to read, in output order.
+    columns: Vec<ColumnSpec>,
     cache: Arc<SegmentCache>,
     limit: Option<usize>,
     properties: Arc<PlanProperties>,
@@ -242,7 +323,7 @@ struct CachedScanExec {
 impl CachedScanExec {
     fn new(
         groups: Vec<Vec<CachedSegment>>,
-        columns: Vec<usize>,
+        columns: Vec<ColumnSpec>,
         schema: SchemaRef,
         cache: Arc<SegmentCache>,
         limit: Option<usize>,
@@ -264,8 +345,12 @@ impl DisplayAs for CachedScanExec {
         let files: usize = self.groups.iter().map(Vec::len).sum();
         write!(
             f,
-            "CachedSegmentScan: {files} segment files, columns={:?}",
+            "CachedSegmentScan: {files} segment files, columns=[{}]",
             self.columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }
@@ -311,14 +396,15 @@ impl ExecutionPlan for CachedScanExec {
         let (cache, columns) = (Arc::clone(&self.cache), self.columns.clone());
         let metrics = BaselineMetrics::new(&self.metrics, partition);
         let batch_schema = Arc::clone(&schema);
-        let segments = futures::stream::iter(files).then(move |(path, deleted)| {
+        let segments = futures::stream::iter(files).then(move |(path, rows, deleted)| {
             let (cache, columns) = (Arc::clone(&cache), columns.clone());
             async move {
-                let columns = tokio::task::spawn_blocking(move || cache.columns(&path, &columns))
-                    .await
-                    .map_err(|e| {
-                        DataFusionError::Execution(format!("segment read failed: {e}"))
-                    })??;
+                let columns =
+                    tokio::task::spawn_blocking(move || cache.read(&path, rows as usize, &columns))
+                        .await
+                        .map_err(|e| {
+                            DataFusionError::Execution(format!("segment read failed: {e}"))
+                        })??;
                 Ok::<_, DataFusionError>((columns, deleted))
             }
         });
@@ -472,6 +558,7 @@ mod tests {
             nullable: false,
             is_key,
             aggregation: (!is_key).then(|| aggregation.map(str::to_string)).flatten(),
+            fill_value: None,
         };
         engine
             .create_tablet(TabletMeta {
@@ -518,6 +605,7 @@ mod tests {
             colocate_group: None,
             bucket_group: None,
             merge_order,
+            fill_values: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ use doris_proto::{
     ClearTransactionRequest, ClearTransactionResponse, CreateTabletRequest, CreateTabletResponse,
     DropTabletRequest, DropTabletResponse, PublishVersionRequest, PublishVersionResponse,
     PushDeleteRequest, PushDeleteResponse, ReportTabletsRequest, ReportTabletsResponse, TabletInfo,
+    TabletSchema, UpdateTabletSchemaRequest, UpdateTabletSchemaResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::info;
@@ -31,15 +32,12 @@ async fn blocking<T: Send + 'static>(
         .map_err(Status::from)
 }
 
-fn tablet_meta(req: CreateTabletRequest) -> Result<TabletMeta, BeError> {
-    let schema = req
-        .schema
-        .ok_or_else(|| BeError::InvalidArgument("tablet schema missing".into()))?;
-    let keys_type = KeysType::from_proto(schema.keys_type)
-        .ok_or_else(|| BeError::InvalidArgument(format!("keys_type {}", schema.keys_type)))?;
-    let columns = schema
+/// The columns of a tablet schema sent by the FE.
+fn columns_of(schema: &TabletSchema) -> Result<Vec<ColumnMeta>, BeError> {
+    schema
         .columns
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|c| {
             let column_type: ColumnType = serde_json::from_str(&c.column_type)
                 .map_err(|e| BeError::InvalidArgument(format!("column {}: {e}", c.name)))?;
@@ -49,9 +47,19 @@ fn tablet_meta(req: CreateTabletRequest) -> Result<TabletMeta, BeError> {
                 nullable: c.nullable,
                 is_key: c.is_key,
                 aggregation: (!c.aggregation.is_empty()).then_some(c.aggregation),
+                fill_value: c.fill_value,
             })
         })
-        .collect::<Result<Vec<_>, BeError>>()?;
+        .collect()
+}
+
+fn tablet_meta(req: CreateTabletRequest) -> Result<TabletMeta, BeError> {
+    let schema = req
+        .schema
+        .ok_or_else(|| BeError::InvalidArgument("tablet schema missing".into()))?;
+    let keys_type = KeysType::from_proto(schema.keys_type)
+        .ok_or_else(|| BeError::InvalidArgument(format!("keys_type {}", schema.keys_type)))?;
+    let columns = columns_of(&schema)?;
     Ok(TabletMeta {
         tablet_id: req.tablet_id,
         table_id: req.table_id,
@@ -119,6 +127,26 @@ impl BackendService for AgentImpl {
         let engine = Arc::clone(&self.0.engine);
         blocking(move || engine.add_delete(req.txn_id, &req.tablet_ids, &req.predicate)).await?;
         Ok(Response::new(PushDeleteResponse {}))
+    }
+
+    async fn update_tablet_schema(
+        &self,
+        request: Request<UpdateTabletSchemaRequest>,
+    ) -> Result<Response<UpdateTabletSchemaResponse>, Status> {
+        let req = request.into_inner();
+        let schema = req
+            .schema
+            .ok_or_else(|| Status::invalid_argument("tablet schema missing"))?;
+        let columns = columns_of(&schema)?;
+        info!(
+            tablets = req.tablet_ids.len(),
+            version = schema.schema_version,
+            "update tablet schema"
+        );
+        let engine = Arc::clone(&self.0.engine);
+        blocking(move || engine.update_schema(&req.tablet_ids, columns, schema.schema_version))
+            .await?;
+        Ok(Response::new(UpdateTabletSchemaResponse {}))
     }
 
     async fn clear_transaction(

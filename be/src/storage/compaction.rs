@@ -245,7 +245,7 @@ pub fn merge(tablet: &Tablet, inputs: &[RowsetMeta], drop_deleted_keys: bool) ->
             for b in read_segment(&tablet.dir.join(&s.file))? {
                 let n = b.num_rows() as u64;
                 let ids = UInt64Array::from_iter_values(base + row..base + row + n);
-                let mut columns = b.columns().to_vec();
+                let mut columns = conform(&meta, &b)?;
                 columns.push(Arc::new(ids));
                 let mut b = RecordBatch::try_new(Arc::clone(&with_source), columns).map_err(df)?;
                 if let Some(d) = &deleted {
@@ -299,6 +299,28 @@ pub fn merge(tablet: &Tablet, inputs: &[RowsetMeta], drop_deleted_keys: bool) ->
     let columns = merged.batch.columns()[..schema.fields().len()].to_vec();
     let batch = RecordBatch::try_new(schema, columns).map_err(df)?;
     Ok(Merged { batch, sources })
+}
+
+/// The columns of `batch` (read from a segment file, perhaps written before a light schema
+/// change) as the tablet's current columns: found by name, cast to the current type, and
+/// filled with the fill value where the file lacks them.
+fn conform(meta: &TabletMeta, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    (0..meta.columns.len())
+        .map(|i| {
+            let spec = meta.column_spec(i);
+            match batch.schema().index_of(&spec.name) {
+                Ok(at) => {
+                    let column = batch.column(at);
+                    if column.data_type() == &spec.data_type {
+                        Ok(Arc::clone(column))
+                    } else {
+                        datafusion::arrow::compute::cast(column, &spec.data_type).map_err(df)
+                    }
+                }
+                Err(_) => Ok(spec.fill.to_array_of_size(batch.num_rows())?),
+            }
+        })
+        .collect()
 }
 
 /// The hidden column giving each row of a merge its input row number.

@@ -18,7 +18,7 @@ use datafusion::physical_plan::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use roaring::RoaringBitmap;
 
-use super::segment_cache::SegmentCache;
+use super::segment_cache::{ColumnSpec, SegmentCache};
 use super::tablet::{RowsetMeta, Tablet, TabletMeta};
 use crate::error::{BeError, Result};
 
@@ -126,12 +126,12 @@ struct SegmentKeys {
 
 impl SegmentKeys {
     fn read(
-        path: &Path,
-        key_columns: &[usize],
+        (path, num_rows): (&Path, u64),
+        key_columns: &[ColumnSpec],
         converter: &RowConverter,
         cache: &SegmentCache,
     ) -> Result<Self> {
-        let chunks = cache.columns(path, key_columns)?;
+        let chunks = cache.read(path, num_rows as usize, key_columns)?;
         let columns = chunks
             .iter()
             .map(|chunks| {
@@ -164,32 +164,40 @@ pub fn replaced_rows(
     cache: &SegmentCache,
 ) -> Result<Vec<BitmapEntry>> {
     let meta = tablet.meta.read().clone();
-    let key_columns = meta.key_columns();
+    let key_columns: Vec<ColumnSpec> = meta
+        .key_columns()
+        .into_iter()
+        .map(|i| meta.column_spec(i))
+        .collect();
     let fields = key_columns
         .iter()
-        .map(|&i| SortField::new(meta.columns[i].column_type.to_arrow()))
+        .map(|c| SortField::new(c.data_type.clone()))
         .collect();
     let converter = RowConverter::new(fields).map_err(datafusion::error::DataFusionError::from)?;
     // Older segments: every visible rowset (all below `version`), then the new rowset's
     // segments as they are passed.
-    let mut older: Vec<(Arc<str>, u32, std::path::PathBuf)> = tablet
+    let mut older: Vec<(Arc<str>, u32, std::path::PathBuf, u64)> = tablet
         .rowsets
         .read()
         .iter()
         .filter(|r| r.end_version < version && r.rowset_id != rowset.rowset_id)
         .flat_map(|r| {
             let id: Arc<str> = Arc::from(r.rowset_id.as_str());
-            r.segments
-                .iter()
-                .enumerate()
-                .map(move |(i, s)| (Arc::clone(&id), i as u32, tablet.dir.join(&s.file)))
+            r.segments.iter().enumerate().map(move |(i, s)| {
+                (
+                    Arc::clone(&id),
+                    i as u32,
+                    tablet.dir.join(&s.file),
+                    s.num_rows,
+                )
+            })
         })
         .collect();
     let mut marked: BTreeMap<(Arc<str>, u32), RoaringBitmap> = BTreeMap::new();
     let new_id: Arc<str> = Arc::from(rowset.rowset_id.as_str());
     for (i, segment) in rowset.segments.iter().enumerate() {
         let path = tablet.dir.join(&segment.file);
-        let keys = SegmentKeys::read(&path, &key_columns, &converter, cache)?;
+        let keys = SegmentKeys::read((&path, segment.num_rows), &key_columns, &converter, cache)?;
         // Inside the segment the later row of a key wins (rows of equal keys keep their
         // arrival order).
         let mut newest: HashMap<&[u8], u32> = HashMap::with_capacity(keys.rows.num_rows());
@@ -202,8 +210,8 @@ pub fn replaced_rows(
             }
         }
         let new_keys: HashSet<&[u8]> = newest.into_keys().collect();
-        for (rowset_id, seg, old_path) in &older {
-            let old = SegmentKeys::read(old_path, &key_columns, &converter, cache)?;
+        for (rowset_id, seg, old_path, old_rows) in &older {
+            let old = SegmentKeys::read((old_path, *old_rows), &key_columns, &converter, cache)?;
             let rows: RoaringBitmap = old
                 .rows
                 .iter()
@@ -215,7 +223,7 @@ pub fn replaced_rows(
                 *marked.entry((Arc::clone(rowset_id), *seg)).or_default() |= rows;
             }
         }
-        older.push((Arc::clone(&new_id), i as u32, path));
+        older.push((Arc::clone(&new_id), i as u32, path, segment.num_rows));
     }
     Ok(marked
         .into_iter()
@@ -231,7 +239,7 @@ pub fn replaced_rows(
 /// A DELETE's predicate compiled against a tablet's columns: it reads `columns` (indices
 /// into the tablet's columns), in that order.
 pub struct DeletePredicate {
-    columns: Vec<usize>,
+    columns: Vec<ColumnSpec>,
     schema: SchemaRef,
     expr: Arc<dyn PhysicalExpr>,
 }
@@ -266,21 +274,25 @@ impl DeletePredicate {
             .create_physical_expr(expr, &df_schema)
             .map_err(invalid)?;
         Ok(Self {
-            columns,
+            columns: columns.into_iter().map(|i| meta.column_spec(i)).collect(),
             schema,
             expr,
         })
     }
 
     /// Rows of the segment at `path` the predicate is true for (NULL is not a match).
-    fn matching(&self, path: &Path, cache: &SegmentCache) -> Result<RoaringBitmap> {
+    fn matching(
+        &self,
+        (path, num_rows): (&Path, u64),
+        cache: &SegmentCache,
+    ) -> Result<RoaringBitmap> {
         let mut rows = RoaringBitmap::new();
         if self.columns.is_empty() {
             return Err(BeError::InvalidArgument(
                 "a delete predicate must read a column".into(),
             ));
         }
-        let chunks = cache.columns(path, &self.columns)?;
+        let chunks = cache.read(path, num_rows as usize, &self.columns)?;
         let mut offset = 0u32;
         for i in 0..chunks.first().map_or(0, |c| c.len()) {
             let arrays = chunks.iter().map(|c| Arc::clone(&c[i])).collect();
@@ -312,21 +324,25 @@ pub fn matching_rows(
     cache: &SegmentCache,
 ) -> Result<Vec<BitmapEntry>> {
     let predicate = DeletePredicate::compile(&tablet.meta.read(), predicate)?;
-    let segments: Vec<(String, u32, std::path::PathBuf)> = tablet
+    let segments: Vec<(String, u32, std::path::PathBuf, u64)> = tablet
         .rowsets
         .read()
         .iter()
         .filter(|r| r.end_version < version)
         .flat_map(|r| {
-            r.segments
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (r.rowset_id.clone(), i as u32, tablet.dir.join(&s.file)))
+            r.segments.iter().enumerate().map(|(i, s)| {
+                (
+                    r.rowset_id.clone(),
+                    i as u32,
+                    tablet.dir.join(&s.file),
+                    s.num_rows,
+                )
+            })
         })
         .collect();
     let mut out = Vec::new();
-    for (rowset_id, segment, path) in segments {
-        let rows = predicate.matching(&path, cache)?;
+    for (rowset_id, segment, path, num_rows) in segments {
+        let rows = predicate.matching((&path, num_rows), cache)?;
         if !rows.is_empty() {
             out.push(BitmapEntry {
                 rowset_id,

@@ -383,6 +383,36 @@ impl StorageEngine {
         Ok(missing)
     }
 
+    /// A light schema change: the tablets' columns become `columns` (data untouched:
+    /// segments written before read added columns as their fill values). A schema older
+    /// than the tablet's is ignored.
+    pub fn update_schema(
+        &self,
+        tablet_ids: &[i64],
+        columns: Vec<tablet::ColumnMeta>,
+        schema_version: i32,
+    ) -> Result<()> {
+        let _guard = self.publish_lock.lock();
+        let mut batch = MetaBatch::default();
+        let mut updated = Vec::new();
+        for &id in tablet_ids {
+            let tablet = self.tablet(id)?;
+            let mut meta = tablet.meta.read().clone();
+            if meta.schema_version > schema_version {
+                continue;
+            }
+            meta.columns = columns.clone();
+            meta.schema_version = schema_version;
+            batch.put(&tablet_key(id), &meta)?;
+            updated.push((tablet, meta));
+        }
+        self.meta.write(batch)?;
+        for (tablet, meta) in updated {
+            *tablet.meta.write() = meta;
+        }
+        Ok(())
+    }
+
     /// Records a DELETE of `txn_id` on these tablets: a pending rowset that carries only
     /// the predicate (checked against each tablet's columns now, so a bad predicate fails
     /// the DELETE before it commits).

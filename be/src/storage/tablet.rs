@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 use super::delete_bitmap::DeleteBitmap;
+use super::segment_cache::ColumnSpec;
 use crate::error::{BeError, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,6 +26,9 @@ pub struct ColumnMeta {
     /// tablets created before it was recorded (their rows are then kept unmerged).
     #[serde(default)]
     pub aggregation: Option<String>,
+    /// The value (SQL text) rows written before the column was added hold; `None`: NULL.
+    #[serde(default)]
+    pub fill_value: Option<String>,
 }
 
 /// What `tablet/<id>` holds.
@@ -66,6 +70,12 @@ impl TabletMeta {
             .filter(|(_, c)| c.is_key)
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// How segments are read for column `i`, by name, with its fill value.
+    pub fn column_spec(&self, i: usize) -> ColumnSpec {
+        let c = &self.columns[i];
+        ColumnSpec::new(&c.name, c.column_type.to_arrow(), c.fill_value.as_deref())
     }
 
     /// How this tablet's segments are written.

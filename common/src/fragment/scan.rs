@@ -112,6 +112,10 @@ pub struct ScanSpec {
     /// merge); projection indices count them.
     #[serde(default)]
     pub merge_order: bool,
+    /// Per column of the table schema: the value (SQL text) rows written before the column
+    /// was added hold (`None`: NULL). Empty when no column was added.
+    #[serde(default)]
+    pub fill_values: Vec<Option<String>>,
 }
 
 /// FE-side scan node: carries the spec, the full table schema and the pushed-down predicate

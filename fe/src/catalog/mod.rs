@@ -123,6 +123,14 @@ pub enum JournalEntry {
         table_id: i64,
         name: String,
     },
+    /// A light schema change (`ALTER TABLE ... ADD / DROP / MODIFY COLUMN`): the table's
+    /// columns after it; the data stays as written.
+    ModifySchema {
+        db_id: i64,
+        table_id: i64,
+        columns: Vec<Column>,
+        schema_version: i32,
+    },
     /// `ALTER TABLE ... SET (...)`: the table's properties after the change.
     SetTableProperties {
         db_id: i64,
@@ -305,6 +313,17 @@ impl Catalog {
                         }
                     }
                     t.name = name.clone();
+                }
+            }
+            JournalEntry::ModifySchema {
+                db_id,
+                table_id,
+                columns,
+                schema_version,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    t.columns = columns.clone();
+                    t.schema_version = *schema_version;
                 }
             }
             JournalEntry::SetTableProperties {

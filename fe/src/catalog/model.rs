@@ -48,6 +48,11 @@ pub struct Column {
     pub aggregation: Option<String>,
     pub default: Option<ColumnDefault>,
     pub comment: String,
+    /// The value (SQL text) of rows loaded before the column was added by ALTER TABLE ADD
+    /// COLUMN (its default at that time); `None`: NULL, or a column the table was created
+    /// with.
+    #[serde(default)]
+    pub fill_value: Option<String>,
 }
 
 /// How an AGGREGATE KEY table merges a value column across rows with equal keys
@@ -202,6 +207,7 @@ impl Table {
                 aggregation: Some(Aggregation::Replace.name().to_string()),
                 default: Some(ColumnDefault::Literal("0".into())),
                 comment: String::new(),
+                fill_value: None,
             });
         }
         columns

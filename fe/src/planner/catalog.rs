@@ -525,6 +525,14 @@ impl TableProvider for OlapTableProvider {
             colocate_group: colocate_group(&self.db, &self.table.properties),
             bucket_group: None,
             merge_order: self.merge_input,
+            fill_values: {
+                let columns = self.table.storage_columns();
+                if columns.iter().any(|c| c.fill_value.is_some()) {
+                    columns.into_iter().map(|c| c.fill_value).collect()
+                } else {
+                    Vec::new()
+                }
+            },
         };
         let scan = OlapScanExec::try_new(spec, storage_arrow_schema(&self.table), predicate)?;
         let columns = scan

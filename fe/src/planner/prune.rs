@@ -419,6 +419,7 @@ mod tests {
                 aggregation: None,
                 default: None,
                 comment: String::new(),
+                fill_value: None,
             }],
             keys_type: KeysType::Duplicate,
             key_columns: vec!["K".into()],

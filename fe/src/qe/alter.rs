@@ -202,13 +202,11 @@ pub async fn alter_table(
                 let table = current(env, db_id, table.id)?;
                 super::dynamic_partition::schedule_table(env, &db, db_id, &table).await?;
             }
-            AlterTableOp::AddColumns { .. }
+            op @ (AlterTableOp::AddColumns { .. }
             | AlterTableOp::DropColumn { .. }
             | AlterTableOp::ModifyColumn { .. }
-            | AlterTableOp::RenameColumn { .. } => {
-                return Err(FeError::NotSupported(
-                    "ALTER TABLE column changes (schema change)".into(),
-                ))
+            | AlterTableOp::RenameColumn { .. }) => {
+                super::schema_change::change_columns(env, db_id, &table, &op).await?;
             }
         }
     }

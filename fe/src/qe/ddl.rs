@@ -19,8 +19,8 @@ use crate::mysql::result::QueryOutput;
 use crate::mysql::session::Session;
 use crate::planner::catalog::colocate_group;
 use crate::sql::ast::{
-    AggKind, AlterSystem, CreateTable, DefaultValue, DistributionDesc, KeysKind, TableName,
-    TypeDef, UserIdent,
+    AggKind, AlterSystem, ColumnDef, CreateTable, DefaultValue, DistributionDesc, KeysKind,
+    TableName, TypeDef, UserIdent,
 };
 
 fn now_ms() -> i64 {
@@ -298,6 +298,51 @@ fn replication_num(props: &BTreeMap<String, String>, alive: usize) -> Result<usi
     Ok(alive.clamp(1, 3))
 }
 
+/// A column definition of CREATE TABLE or ALTER TABLE ADD / MODIFY COLUMN, checked for a
+/// table of `keys_type` (aggregations only in AGGREGATE KEY tables).
+pub(super) fn column_from_def(c: &ColumnDef, keys_type: KeysType) -> Result<Column> {
+    if c.auto_increment {
+        return Err(FeError::NotSupported(format!(
+            "AUTO_INCREMENT column `{}`",
+            c.name
+        )));
+    }
+    let column_type = convert_type(&c.data_type, &c.name)?;
+    let aggregation = match c.agg {
+        None => None,
+        Some(agg) if keys_type != KeysType::Aggregate => {
+            return Err(FeError::Analysis(format!(
+                "column `{}` has aggregation {agg:?}, only AGGREGATE KEY tables allow it",
+                c.name
+            )));
+        }
+        Some(agg) => Some(value_aggregation(agg, &column_type, &c.name)?),
+    };
+    let default = c.default.as_ref().map(|d| match d {
+        DefaultValue::Null => ColumnDefault::Null,
+        DefaultValue::Literal(s) => ColumnDefault::Literal(s.clone()),
+        DefaultValue::CurrentTimestamp => ColumnDefault::CurrentTimestamp,
+        DefaultValue::CurrentDate => ColumnDefault::CurrentDate,
+    });
+    let nullable = c.nullable.unwrap_or(true);
+    if default == Some(ColumnDefault::Null) && !nullable {
+        return Err(FeError::Analysis(format!(
+            "Can not set null default value to non nullable column: {}",
+            c.name
+        )));
+    }
+    Ok(Column {
+        name: c.name.clone(),
+        column_type,
+        nullable,
+        is_key: c.key,
+        aggregation: aggregation.map(|a| a.name().to_string()),
+        default,
+        comment: c.comment.clone().unwrap_or_default(),
+        fill_value: None,
+    })
+}
+
 pub async fn create_table(
     env: &Arc<Env>,
     session: &Session,
@@ -360,45 +405,7 @@ pub async fn create_table(
                 c.name
             )));
         }
-        if c.auto_increment {
-            return Err(FeError::NotSupported(format!(
-                "AUTO_INCREMENT column `{}`",
-                c.name
-            )));
-        }
-        let column_type = convert_type(&c.data_type, &c.name)?;
-        let aggregation = match c.agg {
-            None => None,
-            Some(agg) if keys_type != KeysType::Aggregate => {
-                return Err(FeError::Analysis(format!(
-                    "column `{}` has aggregation {agg:?}, only AGGREGATE KEY tables allow it",
-                    c.name
-                )));
-            }
-            Some(agg) => Some(value_aggregation(agg, &column_type, &c.name)?),
-        };
-        let default = c.default.as_ref().map(|d| match d {
-            DefaultValue::Null => ColumnDefault::Null,
-            DefaultValue::Literal(s) => ColumnDefault::Literal(s.clone()),
-            DefaultValue::CurrentTimestamp => ColumnDefault::CurrentTimestamp,
-            DefaultValue::CurrentDate => ColumnDefault::CurrentDate,
-        });
-        let nullable = c.nullable.unwrap_or(true);
-        if default == Some(ColumnDefault::Null) && !nullable {
-            return Err(FeError::Analysis(format!(
-                "Can not set null default value to non nullable column: {}",
-                c.name
-            )));
-        }
-        columns.push(Column {
-            name: c.name.clone(),
-            column_type,
-            nullable,
-            is_key: c.key,
-            aggregation: aggregation.map(|a| a.name().to_string()),
-            default,
-            comment: c.comment.clone().unwrap_or_default(),
-        });
+        columns.push(column_from_def(c, keys_type)?);
     }
     // Key columns: declared; for an aggregate table without a keys clause the columns
     // without aggregation; else the first column(s) like Doris (up to 3, before any string
@@ -575,7 +582,7 @@ pub async fn create_table(
     Ok(QueryOutput::ok())
 }
 
-fn tablet_schema(table: &Table) -> Result<TabletSchema> {
+pub(super) fn tablet_schema(table: &Table) -> Result<TabletSchema> {
     let columns = table
         .storage_columns()
         .iter()
@@ -590,6 +597,7 @@ fn tablet_schema(table: &Table) -> Result<TabletSchema> {
                     KeysType::Aggregate => c.aggregation.clone().unwrap_or_default(),
                     _ => String::new(),
                 },
+                fill_value: c.fill_value.clone(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -1029,6 +1037,7 @@ mod tests {
             aggregation: aggregation.map(|a| a.name().to_string()),
             default: None,
             comment: String::new(),
+            fill_value: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod load;
 mod partition;
 mod proc;
 pub mod profile;
+mod schema_change;
 mod show;
 mod variables;
 

@@ -344,6 +344,7 @@ mod tests {
             aggregation: None,
             default: None,
             comment: String::new(),
+            fill_value: None,
         }
     }
 

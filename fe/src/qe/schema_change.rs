@@ -1,0 +1,352 @@
+//! Light schema change: `ALTER TABLE ... ADD COLUMN`, `DROP COLUMN` and `MODIFY COLUMN`
+//! of value columns change metadata only. Segments are matched to columns by name when
+//! read (see the BE's segment cache and scan): an added column reads, for rows loaded
+//! before it, as its default at the time it was added (its fill value); a dropped column's
+//! data is ignored and compaction leaves it out; a widened type (`INT` to `BIGINT`, longer
+//! `VARCHAR`, `FLOAT` to `DOUBLE`, ...) is cast when old segments are read, which loses
+//! nothing. The tablets learn the new schema (the `UpdateTabletSchema` call to every
+//! backend) before the catalog logs it when columns are added or widened, and after it when
+//! columns are dropped, so that no compaction ever drops data the catalog still shows.
+//! Changes that need the data rewritten (key columns, narrowing or converting types) are
+//! refused with a clear error.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use doris_common::types::ColumnType;
+use doris_proto::UpdateTabletSchemaRequest;
+use tracing::{info, warn};
+
+use super::ddl::{column_from_def, tablet_schema};
+use crate::catalog::{Column, ColumnDefault, Distribution, JournalEntry, KeysType, Table};
+use crate::env::Env;
+use crate::error::{FeError, Result};
+use crate::sql::ast::{AlterTableOp, ColumnPosition};
+
+fn analysis(msg: impl Into<String>) -> FeError {
+    FeError::Analysis(msg.into())
+}
+
+fn heavy(what: &str) -> FeError {
+    FeError::NotSupported(format!(
+        "{what} (a schema change that rewrites the data); only value columns can be added, dropped or widened"
+    ))
+}
+
+/// What rows loaded before a column was added hold: its default now.
+fn fill_value(default: &Option<ColumnDefault>) -> Option<String> {
+    let now = chrono::Local::now();
+    match default {
+        Some(ColumnDefault::Literal(v)) => Some(v.clone()),
+        Some(ColumnDefault::CurrentTimestamp) => Some(now.format("%Y-%m-%d %H:%M:%S").to_string()),
+        Some(ColumnDefault::CurrentDate) => Some(now.format("%Y-%m-%d").to_string()),
+        Some(ColumnDefault::Null) | None => None,
+    }
+}
+
+/// Whether values of `from` always convert to `to` without loss, so old segments can be
+/// read in the new type.
+fn widens(from: &ColumnType, to: &ColumnType) -> bool {
+    use ColumnType as T;
+    let int_rank = |t: &T| match t {
+        T::TinyInt => Some(1),
+        T::SmallInt => Some(2),
+        T::Int => Some(3),
+        T::BigInt => Some(4),
+        T::LargeInt => Some(5),
+        _ => None,
+    };
+    match (from, to) {
+        _ if from == to => true,
+        (a, b) if int_rank(a).is_some() && int_rank(b).is_some() => int_rank(a) <= int_rank(b),
+        (T::Float, T::Double) => true,
+        (T::Varchar { len: a }, T::Varchar { len: b }) => a <= b,
+        (T::Char { len: a }, T::Varchar { len: b }) => a <= b,
+        (T::Varchar { .. } | T::Char { .. }, T::String) => true,
+        (
+            T::Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            T::Decimal {
+                precision: p2,
+                scale: s2,
+            },
+        ) => s1 == s2 && p1 <= p2,
+        (T::DateTime { precision: a }, T::DateTime { precision: b }) => a <= b,
+        _ => false,
+    }
+}
+
+/// Where value column `name` may go: FIRST is before the keys, AFTER a key column is among
+/// them unless it is the last key.
+fn insert_at(columns: &[Column], position: &Option<ColumnPosition>) -> Result<usize> {
+    match position {
+        None => Ok(columns.len()),
+        Some(ColumnPosition::First) => Err(analysis("Can not add value column before key column")),
+        Some(ColumnPosition::After(after)) => {
+            let i = columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(after))
+                .ok_or_else(|| analysis(format!("Column[{after}] does not exists")))?;
+            if columns.get(i + 1).is_some_and(|c| c.is_key) {
+                return Err(analysis("Can not add value column before key column"));
+            }
+            Ok(i + 1)
+        }
+    }
+}
+
+fn is_distribution_or_partition(table: &Table, name: &str) -> bool {
+    let distribution = match &table.distribution {
+        Distribution::Hash { columns, .. } => columns.iter().any(|c| c.eq_ignore_ascii_case(name)),
+        Distribution::Random { .. } => false,
+    };
+    let partition = table
+        .partitioning
+        .iter()
+        .flat_map(|p| &p.columns)
+        .any(|c| c.eq_ignore_ascii_case(name));
+    distribution || partition
+}
+
+fn in_bloom_filter(table: &Table, name: &str) -> bool {
+    table
+        .properties
+        .get("bloom_filter_columns")
+        .is_some_and(|v| v.split(',').any(|c| c.trim().eq_ignore_ascii_case(name)))
+}
+
+/// The columns after `op`, checked.
+fn new_columns(table: &Table, op: &AlterTableOp) -> Result<Vec<Column>> {
+    let mut columns = table.columns.clone();
+    match op {
+        AlterTableOp::AddColumns {
+            columns: defs,
+            position,
+        } => {
+            let first = insert_at(&columns, position)?;
+            for (at, def) in (first..).zip(defs) {
+                if columns
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(&def.name))
+                {
+                    return Err(analysis(format!("Duplicate column name '{}'", def.name)));
+                }
+                if def.key {
+                    return Err(heavy("adding a key column"));
+                }
+                let mut c = column_from_def(def, table.keys_type)?;
+                if table.keys_type == KeysType::Aggregate && c.aggregation.is_none() {
+                    return Err(analysis(format!(
+                        "Can not add column which is not aggregated in aggregate key table: {}",
+                        c.name
+                    )));
+                }
+                if !c.nullable && c.default.is_none() {
+                    return Err(analysis(format!(
+                        "Can not add NOT NULL column {} without a default value: rows loaded before it need one",
+                        c.name
+                    )));
+                }
+                c.fill_value = fill_value(&c.default);
+                columns.insert(at, c);
+            }
+        }
+        AlterTableOp::DropColumn { name } => {
+            let i = columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+                .ok_or_else(|| analysis(format!("Column does not exists: {name}")))?;
+            if columns[i].is_key {
+                return Err(match table.keys_type {
+                    KeysType::Duplicate => heavy("dropping a key column"),
+                    _ => analysis(format!(
+                        "Can not drop key column in {} table",
+                        table.keys_type.sql()
+                    )),
+                });
+            }
+            if is_distribution_or_partition(table, name) {
+                return Err(analysis(format!(
+                    "Can not drop partition or distribution column : {name}"
+                )));
+            }
+            if in_bloom_filter(table, name) {
+                return Err(analysis(format!(
+                    "Can not drop column {name}: it is in bloom_filter_columns"
+                )));
+            }
+            if columns.iter().filter(|c| !c.is_key).count() == 1
+                && table.keys_type != KeysType::Duplicate
+            {
+                return Err(analysis(format!(
+                    "Can not drop the last value column of a {} table",
+                    table.keys_type.sql()
+                )));
+            }
+            columns.remove(i);
+        }
+        AlterTableOp::ModifyColumn {
+            column: def,
+            position,
+        } => {
+            let i = columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(&def.name))
+                .ok_or_else(|| analysis(format!("Column[{}] does not exists", def.name)))?;
+            let old = columns[i].clone();
+            let mut c = column_from_def(def, table.keys_type)?;
+            c.name = old.name.clone();
+            c.is_key = old.is_key;
+            c.fill_value = old.fill_value.clone();
+            if table.keys_type == KeysType::Aggregate && !old.is_key {
+                let same = c.aggregation.as_deref().is_none_or(|a| {
+                    old.aggregation
+                        .as_deref()
+                        .is_some_and(|o| o.eq_ignore_ascii_case(a))
+                });
+                if !same {
+                    return Err(analysis(format!(
+                        "Can not change aggregation type of column {}",
+                        old.name
+                    )));
+                }
+                c.aggregation = old.aggregation.clone();
+            }
+            if c.column_type != old.column_type {
+                if is_distribution_or_partition(table, &old.name) {
+                    return Err(analysis(format!(
+                        "Can not modify partition or distribution column : {}",
+                        old.name
+                    )));
+                }
+                if !widens(&old.column_type, &c.column_type) {
+                    return Err(heavy(&format!(
+                        "changing column {} from {} to {}",
+                        old.name,
+                        old.column_type.sql_name().to_uppercase(),
+                        c.column_type.sql_name().to_uppercase()
+                    )));
+                }
+            }
+            if old.nullable && !c.nullable {
+                return Err(heavy(&format!(
+                    "changing column {} from NULL to NOT NULL",
+                    old.name
+                )));
+            }
+            columns.remove(i);
+            let at = match position {
+                None => i,
+                Some(_) if old.is_key => return Err(heavy("moving a key column")),
+                Some(_) => insert_at(&columns, position)?,
+            };
+            columns.insert(at, c);
+        }
+        AlterTableOp::RenameColumn { .. } => {
+            return Err(FeError::NotSupported(
+                "RENAME COLUMN (segments find their columns by name)".into(),
+            ))
+        }
+        _ => return Err(FeError::Internal("not a column change".into())),
+    }
+    Ok(columns)
+}
+
+/// Tells every backend holding a replica of `table` its new schema; all must answer.
+async fn push_schema(env: &Arc<Env>, table: &Table) -> Result<()> {
+    let schema = tablet_schema(table)?;
+    let mut per_backend: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for p in &table.partitions {
+        for t in &p.tablets {
+            for r in &t.replicas {
+                per_backend.entry(r.backend_id).or_default().push(t.id);
+            }
+        }
+    }
+    for (backend_id, tablet_ids) in per_backend {
+        let (host, port) = crate::cluster::agent_address(env, backend_id).ok_or_else(|| {
+            FeError::Backend(format!(
+                "backend {backend_id} is not alive: a schema change needs every replica"
+            ))
+        })?;
+        let mut client = env.clients.agent(&host, port)?;
+        client
+            .update_tablet_schema(UpdateTabletSchemaRequest {
+                tablet_ids,
+                schema: Some(schema.clone()),
+            })
+            .await
+            .map_err(|e| FeError::Backend(format!("{host}:{port}: {}", e.message())))?;
+    }
+    Ok(())
+}
+
+/// Applies one column change of `ALTER TABLE` to `table`.
+pub(super) async fn change_columns(
+    env: &Arc<Env>,
+    db_id: i64,
+    table: &Table,
+    op: &AlterTableOp,
+) -> Result<()> {
+    let columns = new_columns(table, op)?;
+    let mut changed = table.clone();
+    changed.columns = columns.clone();
+    changed.schema_version = table.schema_version + 1;
+    let entry = JournalEntry::ModifySchema {
+        db_id,
+        table_id: table.id,
+        columns,
+        schema_version: changed.schema_version,
+    };
+    if matches!(op, AlterTableOp::DropColumn { .. }) {
+        env.log_and_apply(entry)?;
+        if let Err(e) = push_schema(env, &changed).await {
+            // The column is gone from the catalog; a backend that keeps it only carries
+            // data no query reads.
+            warn!(table = %table.name, error = %e, "tablets keep the dropped column for now");
+        }
+    } else {
+        push_schema(env, &changed).await?;
+        env.log_and_apply(entry)?;
+    }
+    info!(table = %table.name, schema_version = changed.schema_version, "schema changed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widening_is_lossless_only() {
+        use ColumnType as T;
+        assert!(widens(&T::Int, &T::BigInt));
+        assert!(widens(&T::TinyInt, &T::LargeInt));
+        assert!(!widens(&T::BigInt, &T::Int));
+        assert!(widens(&T::Varchar { len: 10 }, &T::Varchar { len: 20 }));
+        assert!(!widens(&T::Varchar { len: 20 }, &T::Varchar { len: 10 }));
+        assert!(!widens(&T::Int, &T::Varchar { len: 20 }));
+        assert!(widens(
+            &T::Decimal {
+                precision: 10,
+                scale: 2
+            },
+            &T::Decimal {
+                precision: 20,
+                scale: 2
+            }
+        ));
+        assert!(!widens(
+            &T::Decimal {
+                precision: 10,
+                scale: 2
+            },
+            &T::Decimal {
+                precision: 20,
+                scale: 3
+            }
+        ));
+    }
+}
