@@ -198,6 +198,8 @@ pub fn type_name(ct: &ColumnType) -> &'static str {
         ColumnType::Char { .. } => "CHAR",
         ColumnType::Varchar { .. } => "VARCHAR",
         ColumnType::String => "STRING",
+        ColumnType::Bitmap => "BITMAP",
+        ColumnType::Hll => "HLL",
     }
 }
 

@@ -43,6 +43,10 @@ pub enum ColumnType {
         len: u32,
     },
     String,
+    /// A 64-bit roaring bitmap (see [`crate::functions::sketch`]).
+    Bitmap,
+    /// A HyperLogLog sketch (see [`crate::functions::sketch`]).
+    Hll,
 }
 
 impl ColumnType {
@@ -66,6 +70,7 @@ impl ColumnType {
             ColumnType::Char { .. } | ColumnType::Varchar { .. } | ColumnType::String => {
                 DataType::Utf8
             }
+            ColumnType::Bitmap | ColumnType::Hll => DataType::Binary,
         }
     }
 
@@ -97,6 +102,8 @@ impl ColumnType {
             ColumnType::Char { len } => format!("char({len})"),
             ColumnType::Varchar { len } => format!("varchar({len})"),
             ColumnType::String => "text".into(),
+            ColumnType::Bitmap => "bitmap".into(),
+            ColumnType::Hll => "hll".into(),
         }
     }
 

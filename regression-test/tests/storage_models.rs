@@ -437,6 +437,46 @@ async fn storage_models() {
         "rows after the schema change"
     );
 
+    // BITMAP_UNION / HLL_UNION columns merge the same in compaction as in reads.
+    cluster
+        .exec(
+            &mut conn,
+            "CREATE TABLE uv (k INT, users BITMAP BITMAP_UNION, visitors HLL HLL_UNION) \
+             AGGREGATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 1 \
+             PROPERTIES (\"replication_num\" = \"1\")",
+        )
+        .await;
+    for load in 0..6 {
+        let rows: Vec<String> = (0..20)
+            .map(|i| format!("({}, to_bitmap({}), hll_hash({}))", i % 4, load * 7 + i, i))
+            .collect();
+        cluster
+            .exec(
+                &mut conn,
+                &format!("INSERT INTO uv VALUES {}", rows.join(", ")),
+            )
+            .await;
+    }
+    let sketch_query =
+        "SELECT k, bitmap_count(users), hll_cardinality(visitors) FROM uv ORDER BY k";
+    let before = cluster.lines(&mut conn, sketch_query).await;
+    compact_all(&cluster, "full").await;
+    assert_eq!(cluster.lines(&mut conn, sketch_query).await, before);
+    // Key k holds i = k, k+4, ..., k+16 of every load: 5 distinct hashes, and user ids
+    // load*7 + i, distinct unless loads overlap.
+    let users: Vec<usize> = (0..4)
+        .map(|k| {
+            let mut ids: Vec<i64> = (0..6)
+                .flat_map(|load| (0..20).filter(|i| i % 4 == k).map(move |i| load * 7 + i))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.len()
+        })
+        .collect();
+    let expected: Vec<String> = (0..4).map(|k| format!("{k}\t{}\t5", users[k])).collect();
+    assert_eq!(before, expected);
+
     // SHOW TABLETS: one row per replica (3 buckets), Doris's 22 columns.
     let out = cluster.exec(&mut conn, "SHOW TABLETS FROM duplicate").await;
     assert_eq!(out.rows().len(), 3, "{out:?}");

@@ -30,6 +30,7 @@ use datafusion::arrow::compute::{filter_record_batch, partition, take, SortOptio
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::scalar::ScalarValue;
+use doris_common::functions::sketch::{union_values, SketchKind};
 use roaring::RoaringBitmap;
 
 use super::delete_bitmap::BitmapEntry;
@@ -441,6 +442,27 @@ fn merge_equal_keys(meta: &TabletMeta, sorted: &RecordBatch, keys: &[usize]) -> 
                     });
                 }
                 ScalarValue::iter_to_array(sums)?
+            }
+            Some(m @ ("BITMAP_UNION" | "HLL_UNION")) => {
+                let kind = if m == "BITMAP_UNION" {
+                    SketchKind::Bitmap
+                } else {
+                    SketchKind::Hll
+                };
+                let values = column
+                    .as_binary_opt::<i32>()
+                    .ok_or_else(|| BeError::InvalidArgument(format!("{m} column is not binary")))?;
+                let mut merged = datafusion::arrow::array::BinaryBuilder::new();
+                for r in &runs {
+                    let parts = (r.start..r.end)
+                        .filter(|&x| values.is_valid(x))
+                        .map(|x| values.value(x));
+                    match union_values(kind, parts)? {
+                        Some(v) => merged.append_value(v),
+                        None => merged.append_null(),
+                    }
+                }
+                Arc::new(merged.finish())
             }
             Some(other) => {
                 return Err(BeError::InvalidArgument(format!(

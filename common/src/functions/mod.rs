@@ -56,6 +56,7 @@ pub mod datetime;
 pub mod math;
 pub mod rewrite;
 pub mod session;
+pub mod sketch;
 pub mod string;
 mod util;
 
@@ -76,6 +77,7 @@ pub fn mysql_udfs() -> Vec<ScalarUDF> {
     udfs.extend(string::udfs());
     udfs.extend(datetime::udfs());
     udfs.extend(session::global_udfs());
+    udfs.extend(sketch::udfs());
     udfs
 }
 
@@ -84,6 +86,9 @@ pub fn mysql_udfs() -> Vec<ScalarUDF> {
 pub fn register_mysql_functions(ctx: &SessionContext) {
     for udf in mysql_udfs() {
         ctx.register_udf(udf);
+    }
+    for udaf in sketch::udafs() {
+        ctx.register_udaf(udaf);
     }
 }
 

@@ -19,6 +19,10 @@
 //! * `TIMESTAMPDIFF(unit, a, b)` / `TIMESTAMPADD(unit, n, d)`: the bare unit keyword becomes
 //!   a string literal.
 //! * bare `CURRENT_USER` -> `current_user()`.
+//! * Names in `HAVING` are the select list's aliases first (MySQL), unless they are
+//!   grouped by: such a name is replaced by its aliased expression. `HAVING` in a query
+//!   without `GROUP BY` and without aggregates filters the output rows: it becomes part of
+//!   `WHERE`.
 
 use std::ops::ControlFlow;
 
@@ -26,13 +30,15 @@ use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, BinaryOperator, CaseWhen, CastKind, DataType, DuplicateTreatment,
     ExactNumberInfo, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement,
-    TimezoneInfo, UnaryOperator, Value,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, ObjectNamePart, Query,
+    Select, SelectItem, SetExpr, Statement, TimezoneInfo, UnaryOperator, Value, VisitMut,
+    VisitorMut,
 };
 
 /// Rewrites `stmt` in place so DataFusion plans it with MySQL semantics (see the module
 /// documentation for the list of rewrites).
 pub fn rewrite_mysql_semantics(stmt: &mut Statement) {
+    let _ = stmt.visit(&mut HavingAsFilter);
     let _ = visit_expressions_mut(stmt, |expr| {
         reassociate_div(expr);
         ControlFlow::<()>::Continue(())
@@ -41,6 +47,134 @@ pub fn rewrite_mysql_semantics(stmt: &mut Statement) {
         rewrite_expr(expr);
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// Aggregate functions: a query using one groups its rows even without `GROUP BY`.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "group_concat",
+    "string_agg",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "std",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "any_value",
+    "approx_count_distinct",
+    "ndv",
+    "bitmap_union",
+    "bitmap_union_count",
+    "hll_union",
+    "hll_union_agg",
+    "hll_raw_agg",
+    "array_agg",
+    "median",
+    "percentile",
+    "bool_and",
+    "bool_or",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "collect_list",
+    "collect_set",
+];
+
+/// Whether `e` calls an aggregate function (outside a window).
+fn has_aggregate(e: &Expr) -> bool {
+    let mut found = false;
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |x| {
+        if let Expr::Function(f) = x {
+            let name = f.name.to_string().to_ascii_lowercase();
+            if f.over.is_none() && AGGREGATES.contains(&name.as_str()) {
+                found = true;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// Moves `HAVING` into `WHERE` in queries that do not group (see the module doc).
+struct HavingAsFilter;
+
+impl VisitorMut for HavingAsFilter {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            having_as_filter(select);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn having_as_filter(select: &mut Select) {
+    let Some(having) = &select.having else {
+        return;
+    };
+    let (grouped, group_names): (bool, Vec<String>) = match &select.group_by {
+        GroupByExpr::All(_) => (true, Vec::new()),
+        GroupByExpr::Expressions(exprs, _) => (
+            !exprs.is_empty(),
+            exprs
+                .iter()
+                .filter_map(|e| match e {
+                    Expr::Identifier(id) => Some(id.value.to_ascii_lowercase()),
+                    _ => None,
+                })
+                .collect(),
+        ),
+    };
+    let aliases: Vec<(String, Expr)> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, alias } => {
+                Some((alias.value.to_ascii_lowercase(), expr.clone()))
+            }
+            _ => None,
+        })
+        .filter(|(alias, _)| !group_names.contains(alias))
+        .collect();
+    let mut filter = having.clone();
+    let _ = visit_expressions_mut(&mut filter, |x| {
+        if let Expr::Identifier(id) = x {
+            if let Some((_, e)) = aliases
+                .iter()
+                .find(|(a, _)| *a == id.value.to_ascii_lowercase())
+            {
+                *x = Expr::Nested(Box::new(e.clone()));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let aggregated = has_aggregate(having)
+        || select.projection.iter().any(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                has_aggregate(e)
+            }
+            _ => false,
+        });
+    if grouped || aggregated {
+        select.having = Some(filter);
+        return;
+    }
+    select.selection = Some(match select.selection.take() {
+        Some(w) => Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(w))),
+            op: BinaryOperator::And,
+            right: Box::new(Expr::Nested(Box::new(filter))),
+        },
+        None => filter,
+    });
+    select.having = None;
 }
 
 /// sqlparser's MySQL dialect parses everything after `DIV` as its right operand, so
@@ -507,6 +641,28 @@ mod tests {
         let mut stmts = Parser::parse_sql(&MySqlDialect {}, sql).expect("parse");
         rewrite_mysql_semantics(&mut stmts[0]);
         stmts[0].to_string()
+    }
+
+    #[test]
+    fn having_names_and_having_without_grouping() {
+        assert_eq!(
+            rewritten("SELECT f(d) AS d FROM t WHERE k > 1 HAVING d = 5 ORDER BY d"),
+            "SELECT f(d) AS d FROM t WHERE (k > 1) AND ((f(d)) = 5) ORDER BY d"
+        );
+        // A grouped name stays the column; other aliases are their expressions.
+        assert_eq!(
+            rewritten("SELECT id, sum(v1) v1, sum(v2) v2 FROM t GROUP BY id, v1 HAVING v1 != 2 AND v2 > 1"),
+            "SELECT id, sum(v1) AS v1, sum(v2) AS v2 FROM t GROUP BY id, v1 HAVING v1 <> 2 AND (sum(v2)) > 1"
+        );
+        // Aggregates without GROUP BY: still a HAVING.
+        assert_eq!(
+            rewritten("SELECT count(*) c FROM t HAVING c > 1"),
+            "SELECT count(*) AS c FROM t HAVING (count(*)) > 1"
+        );
+        assert_eq!(
+            q_all("SELECT x AS y FROM (VALUES (1), (2), (3)) v(x) HAVING y >= 2 ORDER BY y"),
+            ["2", "3"]
+        );
     }
 
     #[test]

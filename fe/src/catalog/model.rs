@@ -66,15 +66,21 @@ pub enum Aggregation {
     Replace,
     /// The newest non-NULL value.
     ReplaceIfNotNull,
+    /// The union of BITMAP values.
+    BitmapUnion,
+    /// The union of HLL sketches.
+    HllUnion,
 }
 
 impl Aggregation {
-    const ALL: [Aggregation; 5] = [
+    const ALL: [Aggregation; 7] = [
         Aggregation::Sum,
         Aggregation::Min,
         Aggregation::Max,
         Aggregation::Replace,
         Aggregation::ReplaceIfNotNull,
+        Aggregation::BitmapUnion,
+        Aggregation::HllUnion,
     ];
 
     /// The keyword DDL, `DESC` and `SHOW CREATE TABLE` use.
@@ -85,6 +91,8 @@ impl Aggregation {
             Aggregation::Max => "MAX",
             Aggregation::Replace => "REPLACE",
             Aggregation::ReplaceIfNotNull => "REPLACE_IF_NOT_NULL",
+            Aggregation::BitmapUnion => "BITMAP_UNION",
+            Aggregation::HllUnion => "HLL_UNION",
         }
     }
 

@@ -141,7 +141,8 @@ pub fn render_rows(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>> {
     for r in 0..batch.num_rows() {
         let mut row = Vec::with_capacity(columns.len());
         for ((c, f), scale) in columns.iter().zip(&formatters).zip(&scales) {
-            if c.is_null(r) {
+            // BITMAP and HLL values (binary) print as NULL, as Doris prints object types.
+            if c.is_null(r) || matches!(c.data_type(), DataType::Binary) {
                 row.push(None);
             } else if let (Some(scale), Some(ts)) = (
                 scale,

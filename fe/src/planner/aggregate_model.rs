@@ -57,6 +57,7 @@ use datafusion::logical_expr::{
     cast, ident, lit, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, SortExpr,
 };
 use doris_common::fragment::{ROW_COLUMN, SEGMENT_COLUMN, VERSION_COLUMN};
+use doris_common::functions::sketch;
 use doris_common::types::ColumnType;
 
 use super::catalog::arrow_name;
@@ -146,6 +147,8 @@ pub fn merge_plan(table: &Table, raw: Arc<dyn TableProvider>) -> Result<LogicalP
                 .order_by(newest_last.clone())
                 .null_treatment(NullTreatment::IgnoreNulls)
                 .build()?,
+            Aggregation::BitmapUnion => sketch::bitmap_union_udaf().call(vec![value]),
+            Aggregation::HllUnion => sketch::hll_union_udaf().call(vec![value]),
         };
         let alias = format!("__doris_merged_{}", aggregates.len());
         aggregates.push(merged.alias(&alias));

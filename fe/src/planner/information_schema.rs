@@ -125,6 +125,8 @@ fn type_info(t: &ColumnType) -> TypeInfo {
             (None, None),
             None,
         ),
+        ColumnType::Bitmap => ("bitmap", "bitmap".into(), None, (None, None), None),
+        ColumnType::Hll => ("hll", "hll".into(), None, (None, None), None),
     };
     (data.to_string(), column, len, prec, scale, dt)
 }

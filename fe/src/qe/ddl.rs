@@ -143,6 +143,8 @@ pub(super) async fn drop_partition_tablets(env: &Arc<Env>, partitions: &[Partiti
 fn convert_type(t: &TypeDef, column: &str) -> Result<ColumnType> {
     match t {
         TypeDef::Supported(c) => Ok(c.clone()),
+        TypeDef::Unsupported(name) if name.eq_ignore_ascii_case("BITMAP") => Ok(ColumnType::Bitmap),
+        TypeDef::Unsupported(name) if name.eq_ignore_ascii_case("HLL") => Ok(ColumnType::Hll),
         TypeDef::Unsupported(name) => Err(FeError::NotSupported(format!(
             "column type {name} (column `{column}`)"
         ))),
@@ -158,10 +160,8 @@ fn value_aggregation(agg: AggKind, ty: &ColumnType, column: &str) -> Result<Aggr
         AggKind::Max => Aggregation::Max,
         AggKind::Replace => Aggregation::Replace,
         AggKind::ReplaceIfNotNull => Aggregation::ReplaceIfNotNull,
-        AggKind::HllUnion => return Err(FeError::NotSupported("aggregation HLL_UNION".into())),
-        AggKind::BitmapUnion => {
-            return Err(FeError::NotSupported("aggregation BITMAP_UNION".into()))
-        }
+        AggKind::HllUnion => Aggregation::HllUnion,
+        AggKind::BitmapUnion => Aggregation::BitmapUnion,
         AggKind::QuantileUnion => {
             return Err(FeError::NotSupported("aggregation QUANTILE_UNION".into()))
         }
@@ -178,10 +178,13 @@ fn value_aggregation(agg: AggKind, ty: &ColumnType, column: &str) -> Result<Aggr
             | ColumnType::Double
             | ColumnType::Decimal { .. }
     );
+    let object = matches!(ty, ColumnType::Bitmap | ColumnType::Hll);
     let compatible = match aggregation {
         Aggregation::Sum => numeric,
-        Aggregation::Min | Aggregation::Max => *ty != ColumnType::Boolean,
-        Aggregation::Replace | Aggregation::ReplaceIfNotNull => true,
+        Aggregation::Min | Aggregation::Max => *ty != ColumnType::Boolean && !object,
+        Aggregation::Replace | Aggregation::ReplaceIfNotNull => !object,
+        Aggregation::BitmapUnion => *ty == ColumnType::Bitmap,
+        Aggregation::HllUnion => *ty == ColumnType::Hll,
     };
     if !compatible {
         return Err(FeError::Analysis(format!(
@@ -449,6 +452,12 @@ pub async fn create_table(
     }
     for c in columns.iter_mut() {
         c.is_key = key_columns.iter().any(|k| k.eq_ignore_ascii_case(&c.name));
+        if c.is_key && matches!(c.column_type, ColumnType::Bitmap | ColumnType::Hll) {
+            return Err(FeError::Analysis(format!(
+                "Key column can not set complex type:{}",
+                c.name
+            )));
+        }
     }
     if keys_type == KeysType::Aggregate {
         check_aggregate_columns(&columns)?;
@@ -1090,7 +1099,14 @@ mod tests {
         assert!(!ok(AggKind::Min, ColumnType::Boolean));
         assert!(ok(AggKind::Replace, ColumnType::Boolean));
         assert!(ok(AggKind::ReplaceIfNotNull, ColumnType::String));
+        assert!(ok(AggKind::HllUnion, ColumnType::Hll));
+        assert!(ok(AggKind::BitmapUnion, ColumnType::Bitmap));
         let err = value_aggregation(AggKind::HllUnion, &ColumnType::Int, "c").expect_err("hll");
-        assert!(err.to_string().starts_with("not supported yet"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("Aggregate type HLL_UNION is not compatible with primitive type INT"),
+            "{err}"
+        );
+        assert!(!ok(AggKind::Max, ColumnType::Bitmap));
     }
 }
