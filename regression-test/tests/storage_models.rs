@@ -4,7 +4,7 @@
 //! keys (SUM, MAX, REPLACE, REPLACE_IF_NOT_NULL, MIN), UNIQUE KEY keeps the newest row,
 //! merge-on-write and merge-on-read. Operations come from a seeded generator: INSERTs with
 //! repeated keys and NULLs, stream loads (with `merge_type: DELETE` on unique tables),
-//! DELETEs, UPDATEs, and compactions of every kind requested through the BE's HTTP API
+//! DELETEs, UPDATEs, partial column updates (merge-on-write), and compactions of every kind requested through the BE's HTTP API
 //! while background compaction also runs. Then: 2,000 single-row INSERTs keep a bounded
 //! rowset count, and a tablet past `max_tablet_version_num` refuses loads with E-235 until
 //! compaction merged its rowsets.
@@ -329,6 +329,43 @@ async fn run_model(cluster: &Cluster, conn: &mut Conn, model: Model, seed: u64) 
                 let sql = format!("DELETE FROM {table} WHERE {sql}");
                 cluster.exec(conn, &sql).await;
                 reference.delete(matches);
+                sql
+            }
+            8 if model == Model::UniqueMergeOnWrite => {
+                // A partial column update: v2 only; other columns keep the key's values,
+                // or are NULL for a new key.
+                let rows: Vec<(i64, i64, i64)> = (0..1 + rng.below(8))
+                    .map(|_| (rng.below(12), rng.below(3), rng.below(100)))
+                    .collect();
+                let values: Vec<String> = rows
+                    .iter()
+                    .map(|(a, b, v)| format!("({a}, {b}, {v})"))
+                    .collect();
+                cluster
+                    .exec(conn, "SET enable_unique_key_partial_update = true")
+                    .await;
+                let sql = format!(
+                    "INSERT INTO {table} (k1, k2, v2) VALUES {}",
+                    values.join(", ")
+                );
+                cluster.exec(conn, &sql).await;
+                cluster
+                    .exec(conn, "SET enable_unique_key_partial_update = false")
+                    .await;
+                for (a, b, v) in rows {
+                    match reference.rows.iter_mut().find(|r| r.key() == (a, b)) {
+                        Some(r) => r.v2 = Some(v),
+                        None => reference.rows.push(Row {
+                            k1: a,
+                            k2: b,
+                            v1: None,
+                            v2: Some(v),
+                            v3: None,
+                            v4: None,
+                            v5: None,
+                        }),
+                    }
+                }
                 sql
             }
             7 if model.unique() => {

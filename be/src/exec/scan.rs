@@ -519,6 +519,7 @@ mod tests {
             segments: metas,
             creation_time_ms: 0,
             delete_predicate: None,
+            partial_columns: None,
         };
         engine.add_pending_rowsets(&[rowset]).expect("pending");
         let missing = engine
@@ -818,6 +819,7 @@ mod tests {
             segments,
             creation_time_ms: 0,
             delete_predicate: None,
+            partial_columns: None,
         };
         assert!(engine
             .commit_compaction(&tablet, &plan, &output, &merged, 2)

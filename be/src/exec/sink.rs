@@ -228,6 +228,7 @@ impl TabletsWriter {
             spec.txn_id,
             Arc::clone(&schema),
             spec.key_columns.clone(),
+            spec.partial_columns.clone(),
         );
         Ok(Self {
             local_backend: engine.backend_id(),

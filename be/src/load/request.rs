@@ -45,6 +45,8 @@ pub enum MergeType {
 #[derive(Debug, Clone)]
 pub struct LoadRequest {
     pub merge_type: MergeType,
+    /// `partial_columns: true`: a partial column update of a merge-on-write table.
+    pub partial_columns: bool,
     pub label: Option<String>,
     pub format: BodyFormat,
     pub compression: Compression,
@@ -120,7 +122,6 @@ fn parse_columns(text: &str) -> Result<Vec<ColumnItem>, String> {
 const UNSUPPORTED: &[(&str, Option<&str>)] = &[
     ("function_column.sequence_col", None),
     ("sequence_col", None),
-    ("partial_columns", Some("false")),
     ("unique_key_update_mode", Some("upsert")),
     ("hidden_columns", None),
     ("group_commit", Some("off_mode")),
@@ -247,6 +248,7 @@ impl LoadRequest {
         };
         Ok(LoadRequest {
             merge_type,
+            partial_columns: bool_header(headers, "partial_columns")?,
             label: get("label").map(str::to_string),
             format,
             compression,
@@ -333,8 +335,13 @@ mod tests {
         assert!(merge(&[("merge_type", "MERGE")]).is_err());
         assert!(merge(&[("delete", "v = 1")]).is_err());
         assert!(merge(&[("merge_type", "UPSERT")]).is_err());
-        let e = LoadRequest::from_headers(&headers(&[("partial_columns", "true")])).unwrap_err();
+        let e = LoadRequest::from_headers(&headers(&[("hidden_columns", "x")])).unwrap_err();
         assert!(e.contains("not supported yet"), "{e}");
+        assert!(
+            LoadRequest::from_headers(&headers(&[("partial_columns", "true")]))
+                .unwrap()
+                .partial_columns
+        );
         assert!(LoadRequest::from_headers(&headers(&[("group_commit", "async_mode")])).is_err());
         let r = LoadRequest::from_headers(&headers(&[
             ("compress_type", "GZ"),

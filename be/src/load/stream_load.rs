@@ -392,6 +392,10 @@ impl LoadJob {
             LoadError::new("INTERNAL_ERROR", format!("bad write plan from the FE: {e}"))
         })?;
         let req = &self.request;
+        let mut spec = spec;
+        if req.partial_columns {
+            spec.partial_columns = Some(partial_columns(&spec, &req.columns)?);
+        }
         let items = delete_sign_mapping(&spec, &req.columns, &req.merge_type)?;
         let plan = LoadPlan::try_new(
             &spec.columns,
@@ -516,6 +520,47 @@ impl LoadJob {
 /// partition the `partitions` header leaves out (`allowed[p]` false), become filtered rows
 /// (`no partition for this tuple`), as in Doris. Returns the rows to write, their
 /// partitions, and the filtered rows.
+/// The columns a `partial_columns: true` load writes: those its `columns` header maps
+/// (every key column among them), into a merge-on-write table.
+fn partial_columns(spec: &SinkSpec, columns: &[ColumnItem]) -> Result<Vec<String>, LoadError> {
+    if !spec.merge_on_write {
+        return Err(LoadError::new(
+            "INVALID_ARGUMENT",
+            "partial update is only supported in unique table with merge-on-write enabled",
+        ));
+    }
+    if columns.is_empty() {
+        return Err(LoadError::new(
+            "INVALID_ARGUMENT",
+            "a partial update needs the columns header naming the columns it writes",
+        ));
+    }
+    let names: Vec<String> = columns
+        .iter()
+        .map(|c| match c {
+            ColumnItem::Source(n) | ColumnItem::Derived { name: n, .. } => n.to_lowercase(),
+        })
+        .filter(|n| spec.columns.iter().any(|c| c.name == *n))
+        .collect();
+    let missing: Vec<&str> = spec
+        .key_columns
+        .iter()
+        .filter_map(|&i| spec.columns.get(i))
+        .filter(|c| !names.contains(&c.name))
+        .map(|c| c.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(LoadError::new(
+            "INVALID_ARGUMENT",
+            format!(
+                "Partial update should include all key columns, missing: {}",
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(names)
+}
+
 /// The column mapping with the delete sign `merge_type` asks for (an unmapped load maps
 /// the file's fields to the visible columns in order, as without it).
 fn delete_sign_mapping(

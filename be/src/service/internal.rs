@@ -78,6 +78,7 @@ async fn write_tablets(
         spec.txn_id,
         crate::exec::sink::sink_schema(&spec),
         spec.key_columns.clone(),
+        spec.partial_columns.clone(),
     );
     let mut rows = 0u64;
     let result = loop {

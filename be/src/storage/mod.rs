@@ -5,6 +5,7 @@
 pub mod compaction;
 pub mod delete_bitmap;
 pub mod meta_store;
+pub mod partial_update;
 pub mod segment;
 pub mod segment_cache;
 pub mod tablet;
@@ -334,6 +335,13 @@ impl StorageEngine {
                             &self.segment_cache,
                         )?;
                     } else if tablet.meta.read().merge_on_write {
+                        partial_update::fill_from_current_rows(
+                            &tablet,
+                            &mut r,
+                            version,
+                            &self.segment_cache,
+                            &self.segment_options,
+                        )?;
                         replaced = delete_bitmap::replaced_rows(
                             &tablet,
                             &r,
@@ -432,6 +440,7 @@ impl StorageEngine {
                 segments: Vec::new(),
                 creation_time_ms: now_ms(),
                 delete_predicate: Some(predicate.to_string()),
+                partial_columns: None,
             });
         }
         self.add_pending_rowsets(&rowsets)
@@ -516,6 +525,7 @@ impl StorageEngine {
             segments,
             creation_time_ms: now_ms(),
             delete_predicate: None,
+            partial_columns: None,
         };
         let outcome = CompactionOutcome {
             input_rowsets: plan.inputs.len(),

@@ -168,6 +168,10 @@ pub struct RowsetMeta {
     /// names); publishing it marks the older rows it matches in the delete bitmap.
     #[serde(default)]
     pub delete_predicate: Option<String>,
+    /// A partial column update's rowset: the columns its rows carry. Publishing it fills
+    /// the other columns from each key's current row (see `storage::partial_update`).
+    #[serde(default)]
+    pub partial_columns: Option<Vec<String>>,
 }
 
 /// A tablet: its meta, visible rowsets and delete bitmap, and the rowsets a compaction

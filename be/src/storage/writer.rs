@@ -36,6 +36,8 @@ pub(crate) struct TabletStore {
     schema: SchemaRef,
     /// Sort-key columns (indices into `schema`).
     key_columns: Vec<usize>,
+    /// A partial column update: the columns the rows carry.
+    partial_columns: Option<Vec<String>>,
     buffers: HashMap<i64, TabletBuffer>,
     rowset_ids: HashMap<i64, String>,
     /// Bytes buffered across tablets.
@@ -50,12 +52,14 @@ impl TabletStore {
         txn_id: i64,
         schema: SchemaRef,
         key_columns: Vec<usize>,
+        partial_columns: Option<Vec<String>>,
     ) -> Self {
         Self {
             engine,
             txn_id,
             schema,
             key_columns,
+            partial_columns,
             buffers: HashMap::new(),
             rowset_ids: HashMap::new(),
             buffered_bytes: 0,
@@ -223,6 +227,7 @@ impl TabletStore {
                     segments: b.segments.clone(),
                     creation_time_ms: now,
                     delete_predicate: None,
+                    partial_columns: self.partial_columns.clone(),
                 })
             })
             .collect()

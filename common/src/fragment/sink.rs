@@ -74,6 +74,13 @@ pub struct SinkSpec {
     /// DELETE limited to some partitions of a UNIQUE KEY table).
     #[serde(default)]
     pub skip_unrouted: bool,
+    /// A merge-on-write UNIQUE KEY table (partial updates are possible).
+    #[serde(default)]
+    pub merge_on_write: bool,
+    /// A partial column update: the columns the load provides (keys included); the others
+    /// keep the values of the key's current row, or get their defaults for a new key.
+    #[serde(default)]
+    pub partial_columns: Option<Vec<String>>,
 }
 
 /// The single-column (`count`, UInt64) schema an insert plan returns.

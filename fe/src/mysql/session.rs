@@ -40,6 +40,7 @@ pub fn default_variables(config: &FeConfig) -> BTreeMap<String, String> {
         ("enable_pipeline_engine", "true"),
         ("enable_profile", "false"),
         ("enable_sql_cache", "false"),
+        ("enable_unique_key_partial_update", "false"),
         ("enable_vectorized_engine", "true"),
         ("exec_mem_limit", "2147483648"),
         ("experimental_enable_pipeline_x_engine", "true"),

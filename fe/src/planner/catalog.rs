@@ -68,6 +68,8 @@ pub struct PlanEnv {
     /// A write limited to these partitions (DELETE ... PARTITION): rows of others are
     /// skipped.
     pub partitions: Option<Vec<String>>,
+    /// A partial column update of a merge-on-write table: the columns written.
+    pub partial_columns: Option<Vec<String>>,
 }
 
 /// The internal catalog over the live metadata: each lookup reads the catalog under its
@@ -394,6 +396,8 @@ pub fn sink_spec(db: &str, t: &Table, txn_id: i64, backends: Vec<ExchangeEndpoin
         backends,
         delete_sign: t.has_delete_sign().then_some(0),
         skip_unrouted: false,
+        merge_on_write: t.merge_on_write(),
+        partial_columns: None,
     }
 }
 
@@ -563,6 +567,7 @@ impl TableProvider for OlapTableProvider {
         if spec.delete_sign.is_some() {
             spec.delete_sign = Some(self.plan_env.delete_sign);
         }
+        spec.partial_columns = self.plan_env.partial_columns.clone();
         if let Some(names) = &self.plan_env.partitions {
             spec.partitions
                 .retain(|p| names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)));

@@ -65,6 +65,42 @@ fn fill_defaults(stmt: &mut SqlStatement, table: &crate::catalog::Table) {
     }
 }
 
+/// The columns a partial-update INSERT writes (its column list, which must name every key
+/// column); `None` for an INSERT without a column list (it writes whole rows).
+fn partial_columns(
+    stmt: &SqlStatement,
+    table: &crate::catalog::Table,
+) -> Result<Option<Vec<String>>> {
+    let SqlStatement::Insert(insert) = stmt else {
+        return Ok(None);
+    };
+    if insert.columns.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<String> = insert
+        .columns
+        .iter()
+        .filter_map(|c| {
+            c.0.last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase())
+        })
+        .collect();
+    let missing: Vec<&str> = table
+        .columns
+        .iter()
+        .filter(|c| c.is_key && !names.contains(&c.name.to_lowercase()))
+        .map(|c| c.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(FeError::Analysis(format!(
+            "Partial update should include all key columns, missing: {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(Some(names))
+}
+
 /// Runs an INSERT (or the load a DELETE or UPDATE of a UNIQUE KEY table is, with `write`
 /// saying how). Outside an explicit transaction it is its own load transaction
 /// (labelled `label`, or a generated one); inside `BEGIN ... COMMIT` its rows are written
@@ -86,6 +122,12 @@ pub(super) async fn run_insert(
         .cloned();
     if let Some(t) = &table {
         fill_defaults(&mut stmt, t);
+    }
+    let mut write = write;
+    if session.var("enable_unique_key_partial_update") == Some("true") {
+        if let Some(t) = table.as_ref().filter(|t| t.merge_on_write()) {
+            write.partial_columns = partial_columns(&stmt, t)?;
+        }
     }
     if session.txn.is_some() {
         return insert_in_transaction(env, session, stmt, (db_id, table_id), label, write).await;
