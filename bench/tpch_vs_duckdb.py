@@ -183,8 +183,9 @@ def write_conf(template, path, overrides):
 class Cluster:
     """1 FE + N BEs started from `bin_dir` in a temporary directory; stop() kills them."""
 
-    def __init__(self, bin_dir, num_be):
+    def __init__(self, bin_dir, num_be, be_conf=None):
         self.bin_dir, self.num_be = bin_dir, num_be
+        self.be_conf = be_conf or {}  # extra be.conf settings
         self.root = pathlib.Path(tempfile.mkdtemp(prefix=f"tpch-bench-{num_be}be-"))
         self.procs = []  # (name, Popen, node dir)
         self.conn = None  # the PyMySQL connection of query()
@@ -197,7 +198,8 @@ class Cluster:
     def start(self):
         self._spawn("fe", "doris-fe", "fe.conf", self.fe_ports, "meta_dir")
         for i, ports in enumerate(self.be_ports):
-            self._spawn(f"be{i}", "doris-be", "be.conf", ports, "storage_root_path")
+            self._spawn(f"be{i}", "doris-be", "be.conf", {**ports, **self.be_conf},
+                        "storage_root_path")
         self._wait("the FE to answer SELECT 1", lambda: self.mysql("SELECT 1")[0])
         for ports in self.be_ports:
             ok, err, _ = self.mysql(
