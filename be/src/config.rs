@@ -24,6 +24,8 @@ pub struct BeConfig {
     pub segment_compression: String,
     /// Bytes of decoded segment columns kept in memory (0: no cache).
     pub storage_page_cache_limit: usize,
+    /// Bytes of encoded merge-on-write keys kept for publish-time lookups.
+    pub pk_storage_page_cache_limit: usize,
     /// Compaction policy and limits (see `storage::compaction`).
     pub compaction: crate::storage::compaction::CompactionConfig,
 }
@@ -62,6 +64,16 @@ impl BeConfig {
                         key: "storage_page_cache_limit".into(),
                         value: text.clone(),
                         reason: "a byte count or a percentage of memory (20%)".into(),
+                    }
+                })?
+            },
+            pk_storage_page_cache_limit: {
+                let text: String = conf.get_or("pk_storage_page_cache_limit", "5%".to_string())?;
+                crate::storage::segment_cache::parse_limit(&text).ok_or_else(|| {
+                    ConfigError::InvalidValue {
+                        key: "pk_storage_page_cache_limit".into(),
+                        value: text.clone(),
+                        reason: "a byte count or a percentage of memory (5%)".into(),
                     }
                 })?
             },

@@ -37,6 +37,8 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
         config.storage_page_cache_limit,
     ));
     engine.compaction = config.compaction.clone();
+    engine.key_index =
+        storage::delete_bitmap::KeyIndexCache::new(config.pk_storage_page_cache_limit);
     let engine = Arc::new(engine);
     // Background compaction and removal of replaced rowsets, on a thread of its own.
     let compactor = Arc::clone(&engine);

@@ -153,6 +153,101 @@ impl SegmentKeys {
     }
 }
 
+/// The encoded keys of one published segment, and whether they are in order (segments
+/// are sorted by key, so a few keys are looked up by binary search).
+pub struct KeyIndex {
+    rows: Rows,
+    sorted: bool,
+}
+
+impl KeyIndex {
+    fn new(rows: Rows) -> Self {
+        let sorted = (1..rows.num_rows()).all(|i| rows.row(i - 1) <= rows.row(i));
+        Self { rows, sorted }
+    }
+
+    /// Rows holding one of `keys`.
+    fn matching(&self, keys: &HashSet<&[u8]>) -> RoaringBitmap {
+        let n = self.rows.num_rows();
+        // A handful of keys in many rows: binary search; else one pass over the rows.
+        if self.sorted && keys.len().saturating_mul(32) < n {
+            let mut out = RoaringBitmap::new();
+            for key in keys {
+                let mut i = partition_point(n, |i| self.rows.row(i).data() < *key);
+                while i < n && self.rows.row(i).data() == *key {
+                    out.insert(i as u32);
+                    i += 1;
+                }
+            }
+            return out;
+        }
+        self.rows
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| keys.contains(k.data()))
+            .map(|(r, _)| r as u32)
+            .collect()
+    }
+}
+
+/// The first index in `0..n` for which `before` is false (`before` must be true, then false).
+fn partition_point(n: usize, before: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if before(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// The key indexes of published segments of merge-on-write tablets (Doris's primary key
+/// index), so a load's publish looks its keys up instead of re-encoding every older key;
+/// least recently used first out past the limit (`pk_storage_page_cache_limit`).
+pub struct KeyIndexCache {
+    limit: usize,
+    inner: parking_lot::Mutex<(lru::LruCache<std::path::PathBuf, Arc<KeyIndex>>, usize)>,
+}
+
+impl KeyIndexCache {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            inner: parking_lot::Mutex::new((lru::LruCache::unbounded(), 0)),
+        }
+    }
+
+    fn get(
+        &self,
+        (path, num_rows): (&Path, u64),
+        key_columns: &[ColumnSpec],
+        converter: &RowConverter,
+        cache: &SegmentCache,
+    ) -> Result<Arc<KeyIndex>> {
+        if let Some(found) = self.inner.lock().0.get(path) {
+            return Ok(Arc::clone(found));
+        }
+        let keys = SegmentKeys::read((path, num_rows), key_columns, converter, cache)?;
+        let index = Arc::new(KeyIndex::new(keys.rows));
+        let bytes = index.rows.size();
+        let mut inner = self.inner.lock();
+        if let Some(old) = inner.0.put(path.to_path_buf(), Arc::clone(&index)) {
+            inner.1 = inner.1.saturating_sub(old.rows.size());
+        }
+        inner.1 += bytes;
+        while inner.1 > self.limit {
+            match inner.0.pop_lru() {
+                Some((_, old)) => inner.1 = inner.1.saturating_sub(old.rows.size()),
+                None => break,
+            }
+        }
+        Ok(index)
+    }
+}
+
 /// The rows that publishing `rowset` at `version` replaces in `tablet` (a merge-on-write
 /// UNIQUE KEY tablet): for each of its segments in load order, the rows with the same key
 /// in every visible rowset and in its own earlier segments, and the earlier rows of a key
@@ -161,7 +256,7 @@ pub fn replaced_rows(
     tablet: &Tablet,
     rowset: &RowsetMeta,
     version: i64,
-    cache: &SegmentCache,
+    (cache, key_index): (&SegmentCache, &KeyIndexCache),
 ) -> Result<Vec<BitmapEntry>> {
     let meta = tablet.meta.read().clone();
     let key_columns: Vec<ColumnSpec> = meta
@@ -210,15 +305,19 @@ pub fn replaced_rows(
             }
         }
         let new_keys: HashSet<&[u8]> = newest.into_keys().collect();
-        for (rowset_id, seg, old_path, old_rows) in &older {
-            let old = SegmentKeys::read((old_path, *old_rows), &key_columns, &converter, cache)?;
-            let rows: RoaringBitmap = old
-                .rows
-                .iter()
-                .enumerate()
-                .filter(|(_, k)| new_keys.contains(k.data()))
-                .map(|(r, _)| r as u32)
-                .collect();
+        let published = older.len() - i;
+        for (n, (rowset_id, seg, old_path, old_rows)) in older.iter().enumerate() {
+            // Published segments come from the key index; the load's own earlier ones not.
+            let rows = if n < published {
+                key_index
+                    .get((old_path, *old_rows), &key_columns, &converter, cache)?
+                    .matching(&new_keys)
+            } else {
+                KeyIndex::new(
+                    SegmentKeys::read((old_path, *old_rows), &key_columns, &converter, cache)?.rows,
+                )
+                .matching(&new_keys)
+            };
             if !rows.is_empty() {
                 *marked.entry((Arc::clone(rowset_id), *seg)).or_default() |= rows;
             }
@@ -358,6 +457,33 @@ pub fn matching_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_index_finds_rows_by_search_and_by_scan() {
+        use datafusion::arrow::array::Int64Array;
+        use datafusion::arrow::datatypes::DataType;
+        let converter =
+            RowConverter::new(vec![SortField::new(DataType::Int64)]).expect("converter");
+        // 0, 1, 2, 2, 3, ... (key 2 twice), sorted
+        let mut values: Vec<i64> = (0..2000).collect();
+        values.insert(3, 2);
+        let column: ArrayRef = Arc::new(Int64Array::from(values));
+        let index = KeyIndex::new(converter.convert_columns(&[column]).expect("rows"));
+        assert!(index.sorted);
+        let probe = |keys: &[i64]| {
+            let rows = converter
+                .convert_columns(&[Arc::new(Int64Array::from(keys.to_vec())) as ArrayRef])
+                .expect("rows");
+            let set: HashSet<&[u8]> = rows.iter().map(|r| r.data()).collect();
+            index.matching(&set).iter().collect::<Vec<u32>>()
+        };
+        // Few keys: binary search; many keys: one pass. Same answers.
+        assert_eq!(probe(&[2, 1999, 5000]), vec![2, 3, 2000]);
+        let many: Vec<i64> = (0..200).map(|k| k * 10).collect();
+        let found = probe(&many);
+        assert_eq!(found.len(), 200);
+        assert_eq!(found[..3], [0, 11, 21]);
+    }
 
     #[test]
     fn reads_see_only_earlier_versions() {

@@ -63,6 +63,8 @@ pub struct StorageEngine {
     /// Decoded segment columns, shared with scans (merge-on-write publishes read keys
     /// through it).
     pub segment_cache: Arc<SegmentCache>,
+    /// Encoded keys of merge-on-write segments for publish-time lookups.
+    pub key_index: delete_bitmap::KeyIndexCache,
     pub compaction: CompactionConfig,
 }
 
@@ -108,6 +110,7 @@ impl StorageEngine {
             write_buffer_bytes: write_buffer_bytes.max(1 << 20),
             backend_id: std::sync::atomic::AtomicI64::new(0),
             segment_cache: Arc::new(SegmentCache::new(0)),
+            key_index: delete_bitmap::KeyIndexCache::new(256 << 20),
             compaction: CompactionConfig::default(),
         };
         engine.load()?;
@@ -346,7 +349,7 @@ impl StorageEngine {
                             &tablet,
                             &r,
                             version,
-                            &self.segment_cache,
+                            (&self.segment_cache, &self.key_index),
                         )?;
                     }
                     for e in &replaced {
