@@ -49,6 +49,7 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
     });
     txn::abort_unfinished(&env).await;
     tokio::spawn(txn::run_txn_checker(std::sync::Arc::clone(&env)));
+    qe::materialized_view::resume_builds(&env);
     tokio::spawn(qe::dynamic_partition::run_scheduler(
         std::sync::Arc::clone(&env),
         std::time::Duration::from_secs(env.config.dynamic_partition_check_interval_seconds.max(1)),

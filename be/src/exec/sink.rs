@@ -22,7 +22,9 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use doris_common::bucket::bucket_hashes;
-use doris_common::fragment::{count_schema, plain_properties, ExchangeEndpoint, SinkSpec};
+use doris_common::fragment::{
+    count_schema, plain_properties, ExchangeEndpoint, SinkIndex, SinkSpec,
+};
 use doris_common::partition::PartitionRouter;
 use doris_common::types::ColumnType;
 use doris_proto::{Channels, TabletWriteRequest, TabletWriteResponse};
@@ -173,9 +175,22 @@ pub(crate) struct TabletsWriter {
     local_backend: Option<i64>,
     /// This BE's replicas.
     store: TabletStore,
-    /// Other backends' replicas, by backend id.
-    remotes: HashMap<i64, RemoteTablets>,
+    /// This BE's replicas of each materialized index (same order as the spec's indexes).
+    index_stores: Vec<TabletStore>,
+    /// Other backends' replicas, by backend id and index (0: the base).
+    remotes: HashMap<(i64, i64), RemoteTablets>,
     channels: Arc<Channels>,
+}
+
+/// The columns of a materialized index with their stored types.
+pub(crate) fn index_schema(index: &SinkIndex) -> SchemaRef {
+    Arc::new(Schema::new(
+        index
+            .columns
+            .iter()
+            .map(|c| Field::new(&c.name, c.column_type.to_arrow(), true))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 impl TabletsWriter {
@@ -230,6 +245,19 @@ impl TabletsWriter {
             spec.key_columns.clone(),
             spec.partial_columns.clone(),
         );
+        let index_stores = spec
+            .indexes
+            .iter()
+            .map(|index| {
+                TabletStore::new(
+                    Arc::clone(&engine),
+                    spec.txn_id,
+                    index_schema(index),
+                    index.key_columns.clone(),
+                    None,
+                )
+            })
+            .collect();
         Ok(Self {
             local_backend: engine.backend_id(),
             spec,
@@ -239,6 +267,7 @@ impl TabletsWriter {
             round_robin,
             replicas,
             store,
+            index_stores,
             remotes: HashMap::new(),
             channels,
         })
@@ -402,7 +431,8 @@ impl TabletsWriter {
                 }
             }
         }
-        let mut rows_of: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        // (partition, bucket) -> rows
+        let mut rows_of: BTreeMap<(usize, usize), Vec<u32>> = BTreeMap::new();
         for (row, &p) in partitions.iter().enumerate() {
             let tablets = &self
                 .spec
@@ -414,10 +444,10 @@ impl TabletsWriter {
                 Some(h) => (h[row] % tablets.len() as u64) as usize,
                 None => self.round_robin[p],
             };
-            rows_of.entry(tablets[bucket]).or_default().push(row as u32);
+            rows_of.entry((p, bucket)).or_default().push(row as u32);
         }
         self.rows += batch.num_rows() as u64;
-        for (tablet_id, rows) in rows_of {
+        for ((p, bucket), rows) in rows_of {
             let part = if rows.len() == batch.num_rows() {
                 batch.clone()
             } else {
@@ -429,31 +459,64 @@ impl TabletsWriter {
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 RecordBatch::try_new(Arc::clone(&self.schema), cols)?
             };
-            self.dispatch(tablet_id, part).await?;
+            let tablet_id = self.spec.partitions[p].tablet_ids[bucket];
+            // The materialized indexes' rows go to their bucket of the partition, on the
+            // base tablet's backends.
+            for k in 0..self.spec.indexes.len() {
+                let index = &self.spec.indexes[k];
+                let Some(index_tablet) = index.tablet_ids.get(p).and_then(|t| t.get(bucket)) else {
+                    continue;
+                };
+                let (index_tablet, index_id) = (*index_tablet, index.index_id);
+                let projected = project_index(index, &part)?;
+                self.dispatch((tablet_id, Some((k, index_id, index_tablet))), projected)
+                    .await?;
+            }
+            self.dispatch((tablet_id, None), part).await?;
         }
         Ok(())
     }
 
-    /// Hands one tablet's rows to every replica: this BE's store or a remote writer.
-    async fn dispatch(&mut self, tablet_id: i64, part: RecordBatch) -> Result<()> {
-        let backends = self.replicas.get(&tablet_id).cloned().unwrap_or_default();
-        if backends.is_empty() {
+    /// Hands one tablet's rows to every replica: this BE's store or a remote writer. The
+    /// target is the base tablet, or the tablet of materialized index `k` (id, tablet)
+    /// next to it.
+    async fn dispatch(
+        &mut self,
+        (base_tablet, index): (i64, Option<(usize, i64, i64)>),
+        part: RecordBatch,
+    ) -> Result<()> {
+        let backends = self.replicas.get(&base_tablet).cloned().unwrap_or_default();
+        let tablet_id = index.map_or(base_tablet, |(_, _, t)| t);
+        let backends = if backends.is_empty() {
             // A write plan without placement (older FE): the tablet is local.
-            return self.store.add(tablet_id, part).await;
-        }
+            vec![self.local_backend.unwrap_or_default()]
+        } else {
+            backends
+        };
         for backend_id in backends {
-            if Some(backend_id) == self.local_backend {
-                self.store.add(tablet_id, part.clone()).await?;
+            if backends_is_local(self.local_backend, backend_id) {
+                let store = match index {
+                    Some((k, _, _)) => self.index_stores.get_mut(k).ok_or_else(|| {
+                        DataFusionError::Internal(format!("no store for index #{k}"))
+                    })?,
+                    None => &mut self.store,
+                };
+                store.add(tablet_id, part.clone()).await?;
             } else {
-                self.remote(backend_id)?.send(tablet_id, &part).await?;
+                let index_id = index.map_or(0, |(_, id, _)| id);
+                self.remote(backend_id, index_id)?
+                    .send(tablet_id, &part)
+                    .await?;
             }
         }
         Ok(())
     }
 
-    /// The writer into `backend_id`'s tablets, opened on first use.
-    fn remote(&mut self, backend_id: i64) -> Result<&mut RemoteTablets> {
-        if !self.remotes.contains_key(&backend_id) {
+    /// The writer into `backend_id`'s tablets of index `index_id` (0: the base), opened on
+    /// first use.
+    fn remote(&mut self, backend_id: i64, index_id: i64) -> Result<&mut RemoteTablets> {
+        let key = (backend_id, index_id);
+        if !self.remotes.contains_key(&key) {
             let endpoint = self
                 .spec
                 .backends
@@ -467,11 +530,16 @@ impl TabletsWriter {
                 })?;
             let spec_json = serde_json::to_string(&self.spec)
                 .map_err(|e| DataFusionError::Internal(format!("cannot encode write plan: {e}")))?;
-            let remote = RemoteTablets::open(&self.channels, endpoint, spec_json, &self.schema)?;
-            self.remotes.insert(backend_id, remote);
+            let schema = match self.spec.indexes.iter().find(|i| i.index_id == index_id) {
+                Some(index) => index_schema(index),
+                None => Arc::clone(&self.schema),
+            };
+            let remote =
+                RemoteTablets::open(&self.channels, endpoint, (spec_json, index_id), &schema)?;
+            self.remotes.insert(key, remote);
         }
         self.remotes
-            .get_mut(&backend_id)
+            .get_mut(&key)
             .ok_or_else(|| DataFusionError::Internal("remote writer vanished".into()))
     }
 
@@ -485,6 +553,9 @@ impl TabletsWriter {
             r?;
         }
         local?;
+        for store in self.index_stores.iter_mut() {
+            store.finish().await?;
+        }
         Ok(self.rows)
     }
 
@@ -493,7 +564,32 @@ impl TabletsWriter {
     pub(crate) async fn discard(&mut self) {
         self.remotes.clear();
         self.store.discard().await;
+        for store in self.index_stores.iter_mut() {
+            store.discard().await;
+        }
     }
+}
+
+fn backends_is_local(local: Option<i64>, backend_id: i64) -> bool {
+    local.is_none_or(|l| l == backend_id)
+}
+
+/// A materialized index's rows of `part` (rows of the table): its columns taken from the
+/// table's and cast to their stored types.
+fn project_index(index: &SinkIndex, part: &RecordBatch) -> Result<RecordBatch> {
+    let schema = index_schema(index);
+    let columns = index
+        .sources
+        .iter()
+        .zip(schema.fields())
+        .map(|(&source, field)| {
+            let column = part.columns().get(source).ok_or_else(|| {
+                DataFusionError::Internal(format!("index source column #{source} missing"))
+            })?;
+            Ok(cast(column, field.data_type())?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// A stream of one load's rows to the tablets of another backend (`TabletWrite`).
@@ -511,7 +607,7 @@ impl RemoteTablets {
     fn open(
         channels: &Channels,
         endpoint: ExchangeEndpoint,
-        spec_json: String,
+        (spec_json, index_id): (String, i64),
         schema: &SchemaRef,
     ) -> Result<Self> {
         let mut client = channels
@@ -521,6 +617,7 @@ impl RemoteTablets {
         // The first message names the load; it cannot fail: the channel is empty.
         let _ = tx.try_send(TabletWriteRequest {
             sink_spec_json: spec_json,
+            index_id,
             ..Default::default()
         });
         let call =

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use doris_common::types::ColumnType;
 use doris_proto::backend_service_server::BackendService;
 use doris_proto::{
-    ClearTransactionRequest, ClearTransactionResponse, CreateTabletRequest, CreateTabletResponse,
-    DropTabletRequest, DropTabletResponse, PublishVersionRequest, PublishVersionResponse,
-    PushDeleteRequest, PushDeleteResponse, ReportTabletsRequest, ReportTabletsResponse, TabletInfo,
-    TabletSchema, UpdateTabletSchemaRequest, UpdateTabletSchemaResponse,
+    BuildIndexRequest, BuildIndexResponse, ClearTransactionRequest, ClearTransactionResponse,
+    CreateTabletRequest, CreateTabletResponse, DropTabletRequest, DropTabletResponse,
+    PublishVersionRequest, PublishVersionResponse, PushDeleteRequest, PushDeleteResponse,
+    ReportTabletsRequest, ReportTabletsResponse, TabletInfo, TabletSchema,
+    UpdateTabletSchemaRequest, UpdateTabletSchemaResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::info;
@@ -147,6 +148,29 @@ impl BackendService for AgentImpl {
         blocking(move || engine.update_schema(&req.tablet_ids, columns, schema.schema_version))
             .await?;
         Ok(Response::new(UpdateTabletSchemaResponse {}))
+    }
+
+    async fn build_index(
+        &self,
+        request: Request<BuildIndexRequest>,
+    ) -> Result<Response<BuildIndexResponse>, Status> {
+        let req = request.into_inner();
+        info!(
+            base = req.base_tablet_id,
+            index = req.index_tablet_id,
+            version = req.version,
+            "build materialized index"
+        );
+        let engine = Arc::clone(&self.0.engine);
+        blocking(move || {
+            engine.build_index(
+                (req.base_tablet_id, req.index_tablet_id),
+                req.version,
+                &req.columns,
+            )
+        })
+        .await?;
+        Ok(Response::new(BuildIndexResponse {}))
     }
 
     async fn clear_transaction(

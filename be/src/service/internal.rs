@@ -73,13 +73,23 @@ async fn write_tablets(
     };
     let spec: SinkSpec = serde_json::from_str(&first.sink_spec_json)
         .map_err(|e| Status::invalid_argument(format!("bad write plan: {e}")))?;
-    let mut store = TabletStore::new(
-        Arc::clone(&backend.engine),
-        spec.txn_id,
-        crate::exec::sink::sink_schema(&spec),
-        spec.key_columns.clone(),
-        spec.partial_columns.clone(),
-    );
+    // The stream writes the base table's tablets, or those of one materialized index.
+    let mut store = match spec.indexes.iter().find(|i| i.index_id == first.index_id) {
+        Some(index) => TabletStore::new(
+            Arc::clone(&backend.engine),
+            spec.txn_id,
+            crate::exec::sink::index_schema(index),
+            index.key_columns.clone(),
+            None,
+        ),
+        None => TabletStore::new(
+            Arc::clone(&backend.engine),
+            spec.txn_id,
+            crate::exec::sink::sink_schema(&spec),
+            spec.key_columns.clone(),
+            spec.partial_columns.clone(),
+        ),
+    };
     let mut rows = 0u64;
     let result = loop {
         let msg = match stream.message().await {

@@ -424,6 +424,125 @@ impl StorageEngine {
         Ok(())
     }
 
+    /// Builds the rows of materialized index tablet `index_id` up to `version` from base
+    /// tablet `base_id` (each index column from the base column named in `sources`), and
+    /// puts them in place of the index tablet's rowsets up to that version (those loads
+    /// wrote while the index was being created; the later ones stay). Running it again
+    /// gives the same result.
+    pub fn build_index(
+        &self,
+        (base_id, index_id): (i64, i64),
+        version: i64,
+        sources: &[String],
+    ) -> Result<()> {
+        let base = self.tablet(base_id)?;
+        let index = self.tablet(index_id)?;
+        let index_meta = index.meta.read().clone();
+        if sources.len() != index_meta.columns.len() {
+            return Err(BeError::InvalidArgument(format!(
+                "{} source columns for an index of {}",
+                sources.len(),
+                index_meta.columns.len()
+            )));
+        }
+        let specs: Vec<segment_cache::ColumnSpec> = sources
+            .iter()
+            .zip(&index_meta.columns)
+            .map(|(source, c)| {
+                segment_cache::ColumnSpec::new(source, c.column_type.to_arrow(), None)
+            })
+            .collect();
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
+            index_meta
+                .columns
+                .iter()
+                .map(|c| c.column_type.to_field(&c.name.to_lowercase(), c.nullable))
+                .collect::<Vec<_>>(),
+        ));
+        let mut batches = Vec::new();
+        for seg in base.segments_at(version)? {
+            let columns = self
+                .segment_cache
+                .read(&seg.path, seg.num_rows as usize, &specs)?;
+            let mut offset = 0u32;
+            for i in 0..columns.first().map_or(0, |c| c.len()) {
+                let arrays = columns.iter().map(|c| Arc::clone(&c[i])).collect();
+                let batch = datafusion::arrow::record_batch::RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    arrays,
+                )
+                .map_err(datafusion::error::DataFusionError::from)?;
+                let n = batch.num_rows() as u32;
+                let batch = match &seg.deleted {
+                    Some(d) => {
+                        let keep: datafusion::arrow::array::BooleanArray =
+                            (offset..offset + n).map(|r| Some(!d.contains(r))).collect();
+                        datafusion::arrow::compute::filter_record_batch(&batch, &keep)
+                            .map_err(datafusion::error::DataFusionError::from)?
+                    }
+                    None => batch,
+                };
+                offset += n;
+                batches.push(batch);
+            }
+        }
+        let keys = index_meta.key_columns();
+        let sorted = segment::sort_by_keys(&schema, &batches, &keys)?;
+        drop(batches);
+        let rowset_id = Self::new_rowset_id();
+        let segments = compaction::write_output(
+            &index,
+            &rowset_id,
+            &sorted,
+            self.write_buffer_rows.max(1),
+            &self.segment_options,
+        )?;
+        let built = RowsetMeta {
+            rowset_id,
+            tablet_id: index_id,
+            txn_id: 0,
+            start_version: 0,
+            end_version: version,
+            num_rows: segments.iter().map(|s| s.num_rows).sum(),
+            data_size: segments.iter().map(|s| s.size).sum(),
+            segments,
+            creation_time_ms: now_ms(),
+            delete_predicate: None,
+            partial_columns: None,
+        };
+        let _guard = self.publish_lock.lock();
+        let replaced: Vec<RowsetMeta> = index
+            .rowsets
+            .read()
+            .iter()
+            .filter(|r| r.end_version <= version)
+            .cloned()
+            .collect();
+        let mut batch = MetaBatch::default();
+        batch.put(&rowset_key(index_id, &built.rowset_id), &built)?;
+        for r in &replaced {
+            batch.delete(&rowset_key(index_id, &r.rowset_id));
+        }
+        let mut meta = index.meta.read().clone();
+        meta.max_version = meta.max_version.max(version);
+        batch.put(&tablet_key(index_id), &meta)?;
+        self.meta.write(batch)?;
+        {
+            let mut rowsets = index.rowsets.write();
+            rowsets.retain(|r| r.end_version > version);
+            rowsets.push(built);
+            rowsets.sort_by_key(|r| r.start_version);
+        }
+        *index.meta.write() = meta;
+        let since = std::time::Instant::now();
+        index.stale.write().extend(
+            replaced
+                .into_iter()
+                .map(|rowset| StaleRowset { rowset, since }),
+        );
+        Ok(())
+    }
+
     /// Records a DELETE of `txn_id` on these tablets: a pending rowset that carries only
     /// the predicate (checked against each tablet's columns now, so a bad predicate fails
     /// the DELETE before it commits).

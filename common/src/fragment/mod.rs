@@ -20,7 +20,7 @@ pub use scan::{
     merge_order_fields, scan_schema, OlapScanExec, ScanSpec, TabletRead, ROW_COLUMN,
     SEGMENT_COLUMN, VERSION_COLUMN,
 };
-pub use sink::{count_schema, OlapTableSinkExec, SinkColumn, SinkPartition, SinkSpec};
+pub use sink::{count_schema, OlapTableSinkExec, SinkColumn, SinkIndex, SinkPartition, SinkSpec};
 
 use std::sync::Arc;
 

@@ -47,6 +47,21 @@ pub struct SinkPartition {
     pub tablet_backends: Vec<Vec<i64>>,
 }
 
+/// A materialized index (synchronous materialized view) a load writes with its table:
+/// each row routed to the base's bucket i of a partition also goes, projected, to the
+/// index's bucket i of that partition (on the same backends).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SinkIndex {
+    pub index_id: i64,
+    pub columns: Vec<SinkColumn>,
+    /// Sort-key columns (indices into `columns`).
+    pub key_columns: Vec<usize>,
+    /// Per index column, the table column (index into the spec's `columns`) it comes from.
+    pub sources: Vec<usize>,
+    /// Per partition of the spec (same order), the index tablets in bucket order.
+    pub tablet_ids: Vec<Vec<i64>>,
+}
+
 /// Everything a BE needs to write rows into a table under a transaction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SinkSpec {
@@ -81,6 +96,9 @@ pub struct SinkSpec {
     /// keep the values of the key's current row, or get their defaults for a new key.
     #[serde(default)]
     pub partial_columns: Option<Vec<String>>,
+    /// Materialized indexes written with the table.
+    #[serde(default)]
+    pub indexes: Vec<SinkIndex>,
 }
 
 /// The single-column (`count`, UInt64) schema an insert plan returns.

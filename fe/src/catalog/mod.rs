@@ -131,6 +131,26 @@ pub enum JournalEntry {
         columns: Vec<Column>,
         schema_version: i32,
     },
+    /// `CREATE MATERIALIZED VIEW`: a materialized index and its tablets per partition.
+    AddIndex {
+        db_id: i64,
+        table_id: i64,
+        index: MaterializedIndex,
+        tablets: Vec<(i64, Vec<Tablet>)>,
+    },
+    /// A materialized index holds every row: queries may use it.
+    IndexBuilt {
+        db_id: i64,
+        table_id: i64,
+        index_id: i64,
+        time_ms: i64,
+    },
+    /// `DROP MATERIALIZED VIEW`.
+    DropIndex {
+        db_id: i64,
+        table_id: i64,
+        index_id: i64,
+    },
     /// `ALTER TABLE ... SET (...)`: the table's properties after the change.
     SetTableProperties {
         db_id: i64,
@@ -326,6 +346,48 @@ impl Catalog {
                     t.schema_version = *schema_version;
                 }
             }
+            JournalEntry::AddIndex {
+                db_id,
+                table_id,
+                index,
+                tablets,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    if !t.indexes.iter().any(|i| i.id == index.id) {
+                        t.indexes.push(index.clone());
+                    }
+                    for (pid, tablets) in tablets {
+                        if let Some(p) = t.partitions.iter_mut().find(|p| p.id == *pid) {
+                            p.index_tablets.insert(index.id, tablets.clone());
+                        }
+                    }
+                }
+            }
+            JournalEntry::IndexBuilt {
+                db_id,
+                table_id,
+                index_id,
+                time_ms,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    if let Some(i) = t.indexes.iter_mut().find(|i| i.id == *index_id) {
+                        i.state = IndexState::Normal;
+                        i.finish_time_ms = *time_ms;
+                    }
+                }
+            }
+            JournalEntry::DropIndex {
+                db_id,
+                table_id,
+                index_id,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    t.indexes.retain(|i| i.id != *index_id);
+                    for p in t.partitions.iter_mut() {
+                        p.index_tablets.remove(index_id);
+                    }
+                }
+            }
             JournalEntry::SetTableProperties {
                 db_id,
                 table_id,
@@ -402,7 +464,7 @@ impl Catalog {
         for db in self.databases.values() {
             for t in db.tables.values() {
                 for p in &t.partitions {
-                    for tablet in &p.tablets {
+                    for tablet in p.all_tablets() {
                         for r in &tablet.replicas {
                             *out.entry(r.backend_id).or_default() += 1;
                         }

@@ -152,6 +152,50 @@ pub struct Partition {
     /// Its range or value list; `None` for the one partition of an unpartitioned table.
     #[serde(default)]
     pub item: Option<PartitionItem>,
+    /// The tablets of each materialized index (rollup) of the table, by index id, in bucket
+    /// order (bucket i holds the rows of the base's bucket i, on the same backends).
+    #[serde(default)]
+    pub index_tablets: BTreeMap<i64, Vec<Tablet>>,
+}
+
+impl Partition {
+    /// Every tablet of the partition: the base's, then each materialized index's.
+    pub fn all_tablets(&self) -> impl Iterator<Item = &Tablet> {
+        self.tablets
+            .iter()
+            .chain(self.index_tablets.values().flatten())
+    }
+}
+
+/// Where a materialized index stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexState {
+    /// Loads write it; its rows from before are being built; queries do not use it.
+    Building,
+    /// Complete: queries may read it instead of the base.
+    Normal,
+}
+
+/// A synchronous materialized view (rollup) of a table: its own tablets in every
+/// partition, written by every load together with the base, so it is never stale.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MaterializedIndex {
+    pub id: i64,
+    pub name: String,
+    /// Its columns, keys first; an aggregated view's values carry their aggregation and
+    /// keep the name of the base column they aggregate.
+    pub columns: Vec<Column>,
+    pub keys_type: KeysType,
+    pub key_columns: Vec<String>,
+    pub state: IndexState,
+    /// Load transactions with a smaller id did not write it; its rows from before come from
+    /// the base once they have finished.
+    pub watershed_txn_id: i64,
+    /// The `SELECT` it was created with.
+    pub definition: String,
+    pub create_time_ms: i64,
+    #[serde(default)]
+    pub finish_time_ms: i64,
 }
 
 /// `PARTITION BY RANGE|LIST (columns)` of a table.
@@ -177,6 +221,9 @@ pub struct Table {
     pub comment: String,
     pub create_time_ms: i64,
     pub schema_version: i32,
+    /// Synchronous materialized views (rollups).
+    #[serde(default)]
+    pub indexes: Vec<MaterializedIndex>,
 }
 
 /// The hidden column of UNIQUE KEY tables: 1 on a row that deletes its key (DELETE, stream
@@ -262,6 +309,23 @@ impl Table {
             _ => a.id.cmp(&b.id),
         });
         parts
+    }
+
+    /// The materialized index `index_id` as a table of its own: its columns and model,
+    /// and in each partition its tablets (the view a scan or a load of it works with).
+    pub fn index_table(&self, index_id: i64) -> Option<Table> {
+        let index = self.indexes.iter().find(|i| i.id == index_id)?;
+        let mut t = self.clone();
+        t.columns = index.columns.clone();
+        t.keys_type = index.keys_type;
+        t.key_columns = index.key_columns.clone();
+        t.indexes = Vec::new();
+        t.properties.remove("bloom_filter_columns");
+        for p in t.partitions.iter_mut() {
+            p.tablets = p.index_tablets.remove(&index_id).unwrap_or_default();
+            p.index_tablets.clear();
+        }
+        Some(t)
     }
 
     pub fn replication_num(&self) -> usize {

@@ -31,7 +31,7 @@ pub async fn publish_txn(env: &Arc<Env>, txn: &CommittedTxn) -> Result<()> {
                 let Some(p) = table.partitions.iter().find(|p| p.id == *pid) else {
                     continue;
                 };
-                for tablet in &p.tablets {
+                for tablet in p.all_tablets() {
                     for r in &tablet.replicas {
                         per_backend
                             .entry((part.sub_txn_id, r.backend_id))

@@ -24,7 +24,7 @@ use datafusion::logical_expr::{
 use datafusion::physical_plan::ExecutionPlan;
 use doris_common::fragment::{
     scan_schema, ExchangeEndpoint, OlapScanExec, OlapTableSinkExec, ScanSpec, SinkColumn,
-    SinkPartition, SinkSpec, TabletRead,
+    SinkIndex, SinkPartition, SinkSpec, TabletRead,
 };
 
 use super::stats::TableStats;
@@ -280,6 +280,32 @@ impl OlapTableProvider {
         &self.stats
     }
 
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// A provider reading materialized index `index_id` of this table instead of the base
+    /// (its scans show `TABLE: db.t(index)`).
+    pub fn index_provider(&self, index_id: i64) -> Result<Option<OlapTableProvider>> {
+        let Some(mut index_table) = self.table.index_table(index_id) else {
+            return Ok(None);
+        };
+        let name = self
+            .table
+            .indexes
+            .iter()
+            .find(|i| i.id == index_id)
+            .map(|i| i.name.clone())
+            .unwrap_or_default();
+        index_table.name = format!("{}({name})", self.table.name);
+        Ok(Some(Self::try_new(
+            self.db.clone(),
+            index_table,
+            Arc::clone(&self.plan_env),
+            Arc::default(),
+        )?))
+    }
+
     /// `raw`: expose the storage columns, hidden ones included (the input of `merged`).
     fn new(db: String, table: Table, plan_env: Arc<PlanEnv>, raw: bool, merge_input: bool) -> Self {
         let columns = if raw {
@@ -398,6 +424,45 @@ pub fn sink_spec(db: &str, t: &Table, txn_id: i64, backends: Vec<ExchangeEndpoin
         skip_unrouted: false,
         merge_on_write: t.merge_on_write(),
         partial_columns: None,
+        indexes: t
+            .indexes
+            .iter()
+            .map(|index| SinkIndex {
+                index_id: index.id,
+                columns: index
+                    .columns
+                    .iter()
+                    .map(|c| SinkColumn {
+                        name: arrow_name(&c.name),
+                        column_type: c.column_type.clone(),
+                        nullable: c.nullable,
+                        hidden: false,
+                    })
+                    .collect(),
+                key_columns: index
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.is_key)
+                    .map(|(i, _)| i)
+                    .collect(),
+                sources: index
+                    .columns
+                    .iter()
+                    .filter_map(|c| t.column_index(&c.name))
+                    .collect(),
+                tablet_ids: t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        p.index_tablets
+                            .get(&index.id)
+                            .map(|ts| ts.iter().map(|x| x.id).collect())
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -569,8 +634,20 @@ impl TableProvider for OlapTableProvider {
         }
         spec.partial_columns = self.plan_env.partial_columns.clone();
         if let Some(names) = &self.plan_env.partitions {
+            let keep: Vec<bool> = spec
+                .partitions
+                .iter()
+                .map(|p| names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)))
+                .collect();
+            let mut k = keep.iter();
             spec.partitions
-                .retain(|p| names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)));
+                .retain(|_| k.next().copied().unwrap_or(false));
+            for index in spec.indexes.iter_mut() {
+                let mut k = keep.iter();
+                index
+                    .tablet_ids
+                    .retain(|_| k.next().copied().unwrap_or(false));
+            }
             spec.skip_unrouted = true;
         }
         Ok(Arc::new(OlapTableSinkExec::new(spec, input)))

@@ -257,6 +257,26 @@ async fn delete_by_predicate(
     partitions: Option<Vec<String>>,
     predicate: &str,
 ) -> Result<QueryOutput> {
+    // Materialized views lose the same rows: the predicate's columns must be theirs.
+    let read: Vec<&str> = table
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|name| predicate.contains(&format!("\"{}\"", arrow_name(name))))
+        .collect();
+    for index in &table.indexes {
+        if let Some(c) = read.iter().find(|c| {
+            !index.columns.iter().any(|x| {
+                x.name.eq_ignore_ascii_case(c)
+                    && (x.is_key || index.keys_type == KeysType::Duplicate)
+            })
+        }) {
+            return Err(FeError::Analysis(format!(
+                "the delete condition column {c} is not a key column of materialized view {}",
+                index.name
+            )));
+        }
+    }
     let txn = crate::txn::begin(
         env,
         crate::txn::BeginRequest {
@@ -280,7 +300,7 @@ async fn delete_by_predicate(
         if !chosen {
             continue;
         }
-        for t in &p.tablets {
+        for t in p.all_tablets() {
             for r in &t.replicas {
                 by_backend.entry(r.backend_id).or_default().push(t.id);
             }

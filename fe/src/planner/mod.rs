@@ -14,6 +14,7 @@ mod insert;
 mod join_order;
 mod names;
 mod prune;
+mod rollup;
 mod rules;
 mod schedule;
 pub(crate) mod stats;
@@ -127,6 +128,7 @@ fn build_context(env: &Arc<Env>, session: &Session, plan_env: Arc<PlanEnv>) -> S
     if session.var("disable_join_reorder") != Some("true") {
         ctx.add_optimizer_rule(Arc::new(join_order::ReorderJoins));
     }
+    ctx.add_optimizer_rule(Arc::new(rollup::SelectRollup));
     let vars = crate::qe::session_var_provider(session);
     ctx.register_variable(VarType::System, Arc::clone(&vars));
     ctx.register_variable(VarType::UserDefined, vars);

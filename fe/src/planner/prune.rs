@@ -443,12 +443,14 @@ mod tests {
                     next_version: 2,
                     tablets: vec![],
                     item: Some(item),
+                    index_tablets: Default::default(),
                 })
                 .collect(),
             properties: Default::default(),
             comment: String::new(),
             create_time_ms: 0,
             schema_version: 0,
+            indexes: Vec::new(),
         }
     }
 

@@ -74,7 +74,13 @@ pub(super) async fn new_partitions(
         )));
     }
     let replicas = table.replication_num().max(1);
-    let partitions = plan_partitions(env, defs, index_id, (buckets, replicas), &colocated)?;
+    let mut partitions = plan_partitions(env, defs, index_id, (buckets, replicas), &colocated)?;
+    for p in partitions.iter_mut() {
+        for index in &table.indexes {
+            let tablets = super::materialized_view::plan_index_tablets(env, p)?;
+            p.index_tablets.insert(index.id, tablets);
+        }
+    }
     create_partition_tablets(env, table, &partitions).await?;
     Ok(partitions)
 }

@@ -114,7 +114,7 @@ async fn drop_tablets(env: &Arc<Env>, table: &Table) {
 pub(super) async fn drop_partition_tablets(env: &Arc<Env>, partitions: &[Partition]) {
     let mut per_backend: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for p in partitions {
-        for t in &p.tablets {
+        for t in p.all_tablets() {
             for r in &t.replicas {
                 per_backend.entry(r.backend_id).or_default().push(t.id);
             }
@@ -575,6 +575,7 @@ pub async fn create_table(
         comment: ct.comment.clone().unwrap_or_default(),
         create_time_ms: now_ms(),
         schema_version: 0,
+        indexes: Vec::new(),
     };
     check_bloom_filter(&table)?;
     super::dynamic_partition::check_table(&table, &table.properties)?;
@@ -847,6 +848,7 @@ pub(super) fn plan_partitions(
                 next_version: 2,
                 tablets,
                 item,
+                index_tablets: Default::default(),
             }
         })
         .collect())
@@ -865,23 +867,37 @@ pub(super) async fn create_partition_tablets(
     table: &Table,
     partitions: &[Partition],
 ) -> Result<()> {
-    let schema = tablet_schema(table)?;
+    let mut schemas = vec![(None, tablet_schema(table)?)];
+    for index in &table.indexes {
+        if let Some(t) = table.index_table(index.id) {
+            schemas.push((Some(index.id), tablet_schema(&t)?));
+        }
+    }
     let mut requests = Vec::new();
     for p in partitions {
-        for t in &p.tablets {
-            for r in &t.replicas {
-                requests.push((
-                    r.backend_id,
-                    CreateTabletRequest {
-                        tablet_id: t.id,
-                        table_id: table.id,
-                        partition_id: p.id,
-                        index_id: p.index_id,
-                        replica_id: r.id,
-                        schema: Some(schema.clone()),
-                        version: p.visible_version,
-                    },
-                ));
+        for (index, schema) in &schemas {
+            let tablets = match index {
+                None => &p.tablets,
+                Some(id) => match p.index_tablets.get(id) {
+                    Some(t) => t,
+                    None => continue,
+                },
+            };
+            for t in tablets {
+                for r in &t.replicas {
+                    requests.push((
+                        r.backend_id,
+                        CreateTabletRequest {
+                            tablet_id: t.id,
+                            table_id: table.id,
+                            partition_id: p.id,
+                            index_id: index.unwrap_or(p.index_id),
+                            replica_id: r.id,
+                            schema: Some(schema.clone()),
+                            version: p.visible_version,
+                        },
+                    ));
+                }
             }
         }
     }

@@ -5,6 +5,7 @@ mod alter;
 mod ddl;
 pub mod dynamic_partition;
 mod load;
+pub mod materialized_view;
 mod partition;
 mod proc;
 pub mod profile;
@@ -122,6 +123,19 @@ pub async fn execute(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result
         Statement::AlterTable { table, ops } => alter::alter_table(env, session, &table, ops).await,
         Statement::Truncate { table, partitions } => {
             alter::truncate(env, session, &table, &partitions).await
+        }
+        Statement::CreateMaterializedView {
+            name,
+            if_not_exists,
+            query,
+        } => materialized_view::create(env, session, &name, if_not_exists, &query).await,
+        Statement::DropMaterializedView {
+            name,
+            table,
+            if_exists,
+        } => materialized_view::drop(env, session, &name, &table, if_exists).await,
+        Statement::ShowAlterTableMv { db } => {
+            materialized_view::show_jobs(env, session, db.as_deref())
         }
         Statement::ShowAlterTableColumn { db } => {
             alter::show_alter_table_column(env, session, db.as_deref())

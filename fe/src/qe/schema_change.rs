@@ -283,6 +283,15 @@ async fn push_schema(env: &Arc<Env>, table: &Table) -> Result<()> {
     Ok(())
 }
 
+/// The materialized view of `table` reading column `name`, if any.
+fn view_reading<'a>(table: &'a Table, name: &str) -> Option<&'a str> {
+    table
+        .indexes
+        .iter()
+        .find(|i| i.columns.iter().any(|c| c.name.eq_ignore_ascii_case(name)))
+        .map(|i| i.name.as_str())
+}
+
 /// Applies one column change of `ALTER TABLE` to `table`.
 pub(super) async fn change_columns(
     env: &Arc<Env>,
@@ -290,6 +299,16 @@ pub(super) async fn change_columns(
     table: &Table,
     op: &AlterTableOp,
 ) -> Result<()> {
+    let touched = match op {
+        AlterTableOp::DropColumn { name } => Some(name.as_str()),
+        AlterTableOp::ModifyColumn { column, .. } => Some(column.name.as_str()),
+        _ => None,
+    };
+    if let Some((name, view)) = touched.and_then(|n| view_reading(table, n).map(|v| (n, v))) {
+        return Err(FeError::Analysis(format!(
+            "Can not drop or modify column {name}: materialized view {view} reads it"
+        )));
+    }
     let columns = new_columns(table, op)?;
     let mut changed = table.clone();
     changed.columns = columns.clone();

@@ -164,6 +164,22 @@ pub enum Statement {
     ShowAlterTableColumn {
         db: Option<String>,
     },
+    /// `CREATE MATERIALIZED VIEW [IF NOT EXISTS] mv AS SELECT ...` (synchronous).
+    CreateMaterializedView {
+        name: String,
+        if_not_exists: bool,
+        query: String,
+    },
+    /// `DROP MATERIALIZED VIEW [IF EXISTS] mv ON [db.]t`
+    DropMaterializedView {
+        name: String,
+        table: TableName,
+        if_exists: bool,
+    },
+    /// `SHOW ALTER TABLE MATERIALIZED VIEW | ROLLUP [FROM db]`
+    ShowAlterTableMv {
+        db: Option<String>,
+    },
     /// `SHOW TABLETS FROM [db.]t [PARTITION (p, ...)] [LIMIT n]`
     ShowTablets {
         table: TableName,

@@ -779,6 +779,28 @@ impl<'a> Parser<'a> {
         if self.peek_kw("TABLE") || (self.peek_kw("EXTERNAL") && self.is_kw_at(1, "TABLE")) {
             return self.create_table().map(Some);
         }
+        if self.eat_kws(&["MATERIALIZED", "VIEW"]) {
+            let if_not_exists = self.eat_kws(&["IF", "NOT", "EXISTS"]);
+            let name = self.ident()?;
+            if self.peek_kw("BUILD")
+                || self.peek_kw("REFRESH")
+                || self.peek_kw("PARTITION")
+                || self.peek_kw("DISTRIBUTED")
+            {
+                return Err(ParseError::Syntax(
+                    "not supported yet: asynchronous materialized views (BUILD / REFRESH); a synchronous one is CREATE MATERIALIZED VIEW mv AS SELECT ... FROM t".to_string(),
+                ));
+            }
+            if self.eat_kw("COMMENT") {
+                self.string_lit()?;
+            }
+            self.expect_kw("AS")?;
+            return Ok(Some(Statement::CreateMaterializedView {
+                name,
+                if_not_exists,
+                query: self.take_rest(),
+            }));
+        }
         if self.eat_kw("USER") {
             let if_not_exists = self.eat_kws(&["IF", "NOT", "EXISTS"]);
             let user = self.user_ident()?;
@@ -855,6 +877,17 @@ impl<'a> Parser<'a> {
             let if_exists = self.eat_kws(&["IF", "EXISTS"]);
             let user = self.user_ident()?;
             return Ok(Some(Statement::DropUser { user, if_exists }));
+        }
+        if self.eat_kws(&["MATERIALIZED", "VIEW"]) {
+            let if_exists = self.eat_kws(&["IF", "EXISTS"]);
+            let name = self.ident()?;
+            self.expect_kw("ON")?;
+            let table = self.table_name()?;
+            return Ok(Some(Statement::DropMaterializedView {
+                name,
+                table,
+                if_exists,
+            }));
         }
         Ok(None)
     }
@@ -1011,6 +1044,18 @@ impl<'a> Parser<'a> {
             "TEMPORARY" if plain && self.is_kw_at(1, "PARTITIONS") => {
                 self.advance_by(2);
                 self.show_partitions(true)?
+            }
+            "ALTER"
+                if plain
+                    && self.is_kw_at(1, "TABLE")
+                    && (self.is_kw_at(2, "ROLLUP")
+                        || (self.is_kw_at(2, "MATERIALIZED") && self.is_kw_at(3, "VIEW"))) =>
+            {
+                let n = if self.is_kw_at(2, "ROLLUP") { 3 } else { 4 };
+                self.advance_by(n);
+                Statement::ShowAlterTableMv {
+                    db: self.opt_from_db()?,
+                }
             }
             "ALTER" if plain && self.is_kw_at(1, "TABLE") && self.is_kw_at(2, "COLUMN") => {
                 self.advance_by(3);
