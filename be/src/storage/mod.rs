@@ -759,7 +759,7 @@ impl StorageEngine {
     /// rowsets first), then removal of replaced rowsets past their keep time.
     pub fn compaction_round(&self) {
         if !self.compaction.disable_auto_compaction {
-            let tablets: Vec<Arc<Tablet>> = self.tablets.read().values().cloned().collect();
+            let tablets = self.all_tablets();
             let mut work: Vec<(usize, i64, CompactionKind)> = Vec::new();
             for t in &tablets {
                 for kind in [CompactionKind::Cumulative, CompactionKind::Base] {
@@ -780,8 +780,7 @@ impl StorageEngine {
     /// Deletes the files of rowsets replaced longer ago than the keep time.
     pub fn sweep_stale(&self) {
         let keep = std::time::Duration::from_secs(self.compaction.stale_sweep_sec);
-        let tablets: Vec<Arc<Tablet>> = self.tablets.read().values().cloned().collect();
-        for t in tablets {
+        for t in self.all_tablets() {
             let expired: Vec<RowsetMeta> = {
                 let mut stale = t.stale.write();
                 let (old, kept): (Vec<StaleRowset>, Vec<StaleRowset>) =
@@ -815,9 +814,8 @@ impl StorageEngine {
 
     pub fn tablet_stats(&self) -> Vec<TabletStat> {
         let mut out: Vec<TabletStat> = self
-            .tablets
-            .read()
-            .values()
+            .all_tablets()
+            .iter()
             .map(|t| TabletStat {
                 tablet_id: t.id(),
                 max_version: t.meta.read().max_version,
@@ -833,8 +831,14 @@ impl StorageEngine {
 
     /// `(tablet count, bytes of segment data)`.
     pub fn usage(&self) -> (usize, u64) {
-        let tablets = self.tablets.read();
-        (tablets.len(), tablets.values().map(|t| t.data_size()).sum())
+        // The map's lock is not held while each tablet's own locks are taken.
+        let tablets = self.all_tablets();
+        (tablets.len(), tablets.iter().map(|t| t.data_size()).sum())
+    }
+
+    /// Every tablet, without holding the map's lock afterwards.
+    fn all_tablets(&self) -> Vec<Arc<Tablet>> {
+        self.tablets.read().values().cloned().collect()
     }
 }
 
