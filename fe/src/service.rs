@@ -128,6 +128,16 @@ impl FrontendImpl {
                 timeout_ms: timeout_s.saturating_mul(1000),
             },
         )?;
+        // The table as of after the txn began: an index (rollup, schema change shadow)
+        // added before then is one this load must write (see `add_index`).
+        let table = env
+            .catalog
+            .read()
+            .databases
+            .get(&db_id)
+            .and_then(|d| d.tables.get(&table.id))
+            .cloned()
+            .unwrap_or(table);
         let spec = crate::planner::catalog::sink_spec(
             &req.db,
             &table,

@@ -397,8 +397,25 @@ async fn run_model(cluster: &Cluster, conn: &mut Conn, model: Model, seed: u64) 
     );
 }
 
+/// Waits until no schema change job runs (SHOW ALTER TABLE COLUMN has no RUNNING row).
+async fn wait_for_alter_jobs(cluster: &Cluster, conn: &mut Conn) {
+    for _ in 0..300 {
+        let jobs = cluster.exec(conn, "SHOW ALTER TABLE COLUMN").await;
+        if !jobs
+            .rows()
+            .iter()
+            .any(|r| r.get(9).and_then(|s| s.as_deref()) == Some("RUNNING"))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("schema change job did not finish in 30 s");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_models() {
+    const INSERTS: i64 = 200;
     // Background compaction runs often so that it interleaves with the steps.
     let cluster = Cluster::start_with_be_conf(
         1,
@@ -423,7 +440,8 @@ async fn storage_models() {
     }
 
     // Schema change while loading: inserts keep arriving while columns are added, widened
-    // and dropped; every acknowledged row is there, with the added column's default.
+    // and dropped, and a key column is added (a background job rewriting the data); every
+    // acknowledged row is there, with the added columns' defaults.
     cluster
         .exec(
             &mut conn,
@@ -435,7 +453,7 @@ async fn storage_models() {
         let mut conn = cluster.try_connect(Some(DB)).await.expect("connect");
         tokio::spawn(async move {
             let mut acknowledged = 0i64;
-            for i in 0..150i64 {
+            for i in 0..INSERTS {
                 let sql = format!("INSERT INTO sc (k, v) VALUES ({i}, {i}), ({}, 1)", i + 1000);
                 if query(&mut conn, &sql).await.is_ok() {
                     acknowledged += 1;
@@ -446,27 +464,35 @@ async fn storage_models() {
     };
     for alter in [
         "ALTER TABLE sc ADD COLUMN c INT DEFAULT \"7\"",
+        "ALTER TABLE sc ADD COLUMN k2 INT KEY DEFAULT \"5\"",
         "ALTER TABLE sc MODIFY COLUMN v BIGINT",
         "ALTER TABLE sc ADD COLUMN d VARCHAR(5)",
         "ALTER TABLE sc DROP COLUMN d",
     ] {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         cluster.exec(&mut conn, alter).await;
+        wait_for_alter_jobs(&cluster, &mut conn).await;
     }
     let acknowledged = loader.await.expect("loader");
-    assert_eq!(acknowledged, 150, "inserts failed during the schema change");
+    assert_eq!(
+        acknowledged, INSERTS,
+        "inserts failed during the schema change"
+    );
+    let jobs = cluster.exec(&mut conn, "SHOW ALTER TABLE COLUMN").await;
+    assert_eq!(jobs.rows().len(), 1, "one job rewrote the data: {jobs:?}");
     compact_all(&cluster, "full").await;
     let out = cluster
         .exec(
             &mut conn,
-            "SELECT count(*), sum(k), sum(c), count(DISTINCT c) FROM sc",
+            "SELECT count(*), sum(k), sum(c), count(DISTINCT c), sum(k2) FROM sc",
         )
         .await;
     let expected = [
-        300,
-        (0..150).sum::<i64>() + (1000..1150).sum::<i64>(),
-        300 * 7,
+        2 * INSERTS,
+        (0..INSERTS).sum::<i64>() + (1000..1000 + INSERTS).sum::<i64>(),
+        2 * INSERTS * 7,
         1,
+        2 * INSERTS * 5,
     ];
     assert_eq!(
         out.rows()[0],

@@ -32,6 +32,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::storage::segment_cache::ColumnSpec;
 use crate::storage::writer::TabletStore;
 use crate::storage::StorageEngine;
 use crate::task::AbortOnDrop;
@@ -582,12 +583,18 @@ fn project_index(index: &SinkIndex, part: &RecordBatch) -> Result<RecordBatch> {
         .sources
         .iter()
         .zip(schema.fields())
-        .map(|(&source, field)| {
-            let column = part.columns().get(source).ok_or_else(|| {
-                DataFusionError::Internal(format!("index source column #{source} missing"))
-            })?;
-            Ok(cast(column, field.data_type())?)
-        })
+        .enumerate()
+        .map(
+            |(i, (source, field))| match source.and_then(|s| part.columns().get(s)) {
+                Some(column) => Ok(cast(column, field.data_type())?),
+                None => {
+                    let fill = index.fills.get(i).cloned().flatten();
+                    let spec =
+                        ColumnSpec::new(field.name(), field.data_type().clone(), fill.as_deref());
+                    Ok(spec.fill.to_array_of_size(part.num_rows())?)
+                }
+            },
+        )
         .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(schema, columns)?)
 }

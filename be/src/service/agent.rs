@@ -166,7 +166,7 @@ impl BackendService for AgentImpl {
             engine.build_index(
                 (req.base_tablet_id, req.index_tablet_id),
                 req.version,
-                &req.columns,
+                (&req.columns, &req.fills),
             )
         })
         .await?;

@@ -433,7 +433,7 @@ impl StorageEngine {
         &self,
         (base_id, index_id): (i64, i64),
         version: i64,
-        sources: &[String],
+        (sources, fills): (&[String], &HashMap<u32, String>),
     ) -> Result<()> {
         let base = self.tablet(base_id)?;
         let index = self.tablet(index_id)?;
@@ -445,11 +445,14 @@ impl StorageEngine {
                 index_meta.columns.len()
             )));
         }
+        // A column the base lacks (added by a schema change) reads as its fill value.
         let specs: Vec<segment_cache::ColumnSpec> = sources
             .iter()
             .zip(&index_meta.columns)
-            .map(|(source, c)| {
-                segment_cache::ColumnSpec::new(source, c.column_type.to_arrow(), None)
+            .enumerate()
+            .map(|(i, (source, c))| {
+                let fill = fills.get(&(i as u32)).map(String::as_str);
+                segment_cache::ColumnSpec::new(source, c.column_type.to_arrow(), fill)
             })
             .collect();
         let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
@@ -733,6 +736,9 @@ impl StorageEngine {
         meta.cumulative_point = plan.cumulative_point;
         batch.put(&tablet_key(id), &meta)?;
         self.meta.write(batch)?;
+        // The tablet meta on its own: other threads may hold it while taking the locks
+        // below (never the reverse).
+        *tablet.meta.write() = meta;
         // Readers take the bitmap, then the rowsets, then the stale list: they see the
         // output with its marks, or the inputs.
         let mut bitmap = tablet.delete_bitmap.write();
@@ -751,7 +757,6 @@ impl StorageEngine {
                 rowset: r.clone(),
                 since,
             }));
-        *tablet.meta.write() = meta;
         Ok(true)
     }
 
@@ -816,13 +821,18 @@ impl StorageEngine {
         let mut out: Vec<TabletStat> = self
             .all_tablets()
             .iter()
-            .map(|t| TabletStat {
-                tablet_id: t.id(),
-                max_version: t.meta.read().max_version,
-                row_count: t.row_count(),
-                data_size: t.data_size(),
-                rowset_count: t.rowset_count(),
-                columns: t.column_stats(),
+            .map(|t| {
+                // One lock at a time: a guard in the struct literal would be held while
+                // the next field takes the rowsets' lock.
+                let max_version = t.meta.read().max_version;
+                TabletStat {
+                    tablet_id: t.id(),
+                    max_version,
+                    row_count: t.row_count(),
+                    data_size: t.data_size(),
+                    rowset_count: t.rowset_count(),
+                    columns: t.column_stats(),
+                }
             })
             .collect();
         out.sort_by_key(|s| s.tablet_id);

@@ -56,8 +56,12 @@ pub struct SinkIndex {
     pub columns: Vec<SinkColumn>,
     /// Sort-key columns (indices into `columns`).
     pub key_columns: Vec<usize>,
-    /// Per index column, the table column (index into the spec's `columns`) it comes from.
-    pub sources: Vec<usize>,
+    /// Per index column, the table column (index into the spec's `columns`) it comes
+    /// from; `None` for a column the table does not have yet (a schema change adds it),
+    /// which gets its fill value (SQL text; `None`: NULL).
+    pub sources: Vec<Option<usize>>,
+    #[serde(default)]
+    pub fills: Vec<Option<String>>,
     /// Per partition of the spec (same order), the index tablets in bucket order.
     pub tablet_ids: Vec<Vec<i64>>,
 }

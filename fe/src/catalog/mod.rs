@@ -145,7 +145,15 @@ pub enum JournalEntry {
         index_id: i64,
         time_ms: i64,
     },
-    /// `DROP MATERIALIZED VIEW`.
+    /// A schema change's shadow index is built: it becomes the table's base index (its
+    /// columns, keys and tablets); the old base tablets go.
+    FinishSchemaChange {
+        db_id: i64,
+        table_id: i64,
+        index_id: i64,
+        time_ms: i64,
+    },
+    /// `DROP MATERIALIZED VIEW`, or a cancelled schema change's shadow.
     DropIndex {
         db_id: i64,
         table_id: i64,
@@ -373,6 +381,35 @@ impl Catalog {
                     if let Some(i) = t.indexes.iter_mut().find(|i| i.id == *index_id) {
                         i.state = IndexState::Normal;
                         i.finish_time_ms = *time_ms;
+                    }
+                }
+            }
+            JournalEntry::FinishSchemaChange {
+                db_id,
+                table_id,
+                index_id,
+                time_ms,
+            } => {
+                if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    if let Some(at) = t.indexes.iter().position(|i| i.id == *index_id) {
+                        let index = t.indexes.remove(at);
+                        t.columns = index.columns.clone();
+                        t.key_columns = index.key_columns.clone();
+                        t.schema_version += 1;
+                        for p in t.partitions.iter_mut() {
+                            if let Some(tablets) = p.index_tablets.remove(index_id) {
+                                p.tablets = tablets;
+                            }
+                        }
+                        t.alter_jobs.push(AlterJobRecord {
+                            job_id: index.id,
+                            create_time_ms: index.create_time_ms,
+                            finish_time_ms: *time_ms,
+                            watershed_txn_id: index.watershed_txn_id,
+                            schema_version: t.schema_version,
+                            state: "FINISHED".into(),
+                            msg: String::new(),
+                        });
                     }
                 }
             }

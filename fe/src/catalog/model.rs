@@ -196,6 +196,28 @@ pub struct MaterializedIndex {
     pub create_time_ms: i64,
     #[serde(default)]
     pub finish_time_ms: i64,
+    /// The shadow of a schema change that rewrites the data (ALTER TABLE ... on key
+    /// columns): once built it becomes the table's base; queries never read it before.
+    #[serde(default)]
+    pub schema_change: bool,
+    /// Per column: the value rows of the base hold when the base has no such column (a
+    /// column the schema change adds); `None`: NULL.
+    #[serde(default)]
+    pub fills: Vec<Option<String>>,
+}
+
+/// A finished or cancelled schema change job, for `SHOW ALTER TABLE COLUMN`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlterJobRecord {
+    pub job_id: i64,
+    pub create_time_ms: i64,
+    pub finish_time_ms: i64,
+    pub watershed_txn_id: i64,
+    /// The table's schema version the job produced.
+    pub schema_version: i32,
+    /// FINISHED or CANCELLED.
+    pub state: String,
+    pub msg: String,
 }
 
 /// `PARTITION BY RANGE|LIST (columns)` of a table.
@@ -221,9 +243,12 @@ pub struct Table {
     pub comment: String,
     pub create_time_ms: i64,
     pub schema_version: i32,
-    /// Synchronous materialized views (rollups).
+    /// Synchronous materialized views (rollups), and the shadow of a running schema change.
     #[serde(default)]
     pub indexes: Vec<MaterializedIndex>,
+    /// Schema change jobs that ended.
+    #[serde(default)]
+    pub alter_jobs: Vec<AlterJobRecord>,
 }
 
 /// The hidden column of UNIQUE KEY tables: 1 on a row that deletes its key (DELETE, stream

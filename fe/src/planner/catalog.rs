@@ -449,8 +449,9 @@ pub fn sink_spec(db: &str, t: &Table, txn_id: i64, backends: Vec<ExchangeEndpoin
                 sources: index
                     .columns
                     .iter()
-                    .filter_map(|c| t.column_index(&c.name))
+                    .map(|c| t.column_index(&c.name))
                     .collect(),
+                fills: index.fills.clone(),
                 tablet_ids: t
                     .partitions
                     .iter()

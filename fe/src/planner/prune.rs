@@ -451,6 +451,7 @@ mod tests {
             create_time_ms: 0,
             schema_version: 0,
             indexes: Vec::new(),
+            alter_jobs: Vec::new(),
         }
     }
 

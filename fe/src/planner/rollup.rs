@@ -162,7 +162,7 @@ fn use_rollup(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
         .table()
         .indexes
         .iter()
-        .filter(|i| i.state == IndexState::Normal)
+        .filter(|i| i.state == IndexState::Normal && !i.schema_change)
         .find(|i| answers(i, agg, &between, scan))
     else {
         return Ok(None);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tracing::info;
 
 use super::ddl::{create_partition_tablets, drop_partition_tablets, plan_partitions};
-use super::show::lookup_table;
+use super::show::{fmt_time, lookup_table, s};
 use crate::catalog::{JournalEntry, Partition, PartitionItem, Table};
 use crate::env::Env;
 use crate::error::{FeError, Result};
@@ -319,7 +319,48 @@ pub fn show_alter_table_column(
         Some(d) => d.to_string(),
         None => return Err(FeError::NoDatabaseSelected),
     };
-    db_id_of(env, &db)?;
+    let catalog = env.catalog.read();
+    let d = catalog
+        .db_by_name(&db)
+        .ok_or_else(|| FeError::UnknownDatabase(db.clone()))?;
+    let mut rows = Vec::new();
+    for t in d.tables.values() {
+        for j in &t.alter_jobs {
+            rows.push(vec![
+                s(j.job_id),
+                s(&t.name),
+                s(fmt_time(j.create_time_ms)),
+                s(fmt_time(j.finish_time_ms)),
+                s(&t.name),
+                s(j.job_id),
+                s(t.id),
+                s(format!("{}:0", j.schema_version)),
+                s(j.watershed_txn_id),
+                s(&j.state),
+                s(&j.msg),
+                s("N/A"),
+                s(2592000),
+            ]);
+        }
+        for i in t.indexes.iter().filter(|i| i.schema_change) {
+            rows.push(vec![
+                s(i.id),
+                s(&t.name),
+                s(fmt_time(i.create_time_ms)),
+                s("NULL"),
+                s(&t.name),
+                s(i.id),
+                s(t.id),
+                s(format!("{}:0", t.schema_version + 1)),
+                s(i.watershed_txn_id),
+                s("RUNNING"),
+                s(""),
+                s("N/A"),
+                s(2592000),
+            ]);
+        }
+    }
+    rows.sort_by(|a, b| a[0].cmp(&b[0]));
     QueryOutput::strings(
         &[
             "JobId",
@@ -336,6 +377,6 @@ pub fn show_alter_table_column(
             "Progress",
             "Timeout",
         ],
-        Vec::new(),
+        rows,
     )
 }

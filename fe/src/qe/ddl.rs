@@ -576,6 +576,7 @@ pub async fn create_table(
         create_time_ms: now_ms(),
         schema_version: 0,
         indexes: Vec::new(),
+        alter_jobs: Vec::new(),
     };
     check_bloom_filter(&table)?;
     super::dynamic_partition::check_table(&table, &table.properties)?;

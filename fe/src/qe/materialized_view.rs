@@ -13,6 +13,9 @@
 //!   A view without aggregates keeps the chosen columns as a DUPLICATE KEY index sorted by
 //!   its ORDER BY (or first) columns.
 //! * Base tables are DUPLICATE KEY tables (other models: a clear error).
+//! * A heavy schema change (see `schema_change`) is built the same way: its shadow index
+//!   has the table's new columns, with fill values for the added ones; when built it
+//!   becomes the base instead of turning NORMAL.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -318,12 +321,47 @@ pub async fn create(
         keys_type,
         key_columns,
         state: IndexState::Building,
-        // Transactions begun from here on get larger ids and write the view.
-        watershed_txn_id: env.allocate_id()?,
+        // Set by `add_index`.
+        watershed_txn_id: 0,
         definition: query.trim().to_string(),
         create_time_ms: chrono::Utc::now().timestamp_millis(),
         finish_time_ms: 0,
+        schema_change: false,
+        fills: Vec::new(),
     };
+    ensure_no_job(&table)?;
+    add_index(env, db_id, &table, index).await?;
+    Ok(QueryOutput::ok())
+}
+
+/// Refuses a change to `table`'s schema or indexes while a rollup or schema change job
+/// runs on it, as Doris does.
+pub(super) fn ensure_no_job(table: &Table) -> Result<()> {
+    match table
+        .indexes
+        .iter()
+        .find(|i| i.state == IndexState::Building)
+    {
+        Some(job) => Err(analysis(format!(
+            "Table[{}]'s state({}) is not NORMAL. Do not allow doing ALTER ops",
+            table.name,
+            if job.schema_change {
+                "SCHEMA_CHANGE"
+            } else {
+                "ROLLUP"
+            }
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Creates `index`'s tablets in every partition, logs it and starts its build.
+pub(super) async fn add_index(
+    env: &Arc<Env>,
+    db_id: i64,
+    table: &Table,
+    mut index: MaterializedIndex,
+) -> Result<()> {
     let mut with_index = table.clone();
     with_index.indexes.push(index.clone());
     let mut tablets = Vec::new();
@@ -337,15 +375,22 @@ pub async fn create(
         tablets.push((p.id, planned));
     }
     create_partition_tablets(env, &with_index, &partitions).await?;
-    env.log_and_apply(JournalEntry::AddIndex {
-        db_id,
-        table_id: table.id,
-        index: index.clone(),
-        tablets,
-    })?;
-    info!(table = %table.name, view = %index.name, "materialized view created; building");
+    {
+        // Under the transaction lock: a load whose id is past the watershed began after
+        // the index was logged, so the sink it plans writes the index; older ones the
+        // build waits for.
+        let _guard = env.txn_lock.lock();
+        index.watershed_txn_id = env.allocate_id()?;
+        env.log_and_apply(JournalEntry::AddIndex {
+            db_id,
+            table_id: table.id,
+            index: index.clone(),
+            tablets,
+        })?;
+    }
+    info!(table = %table.name, index = %index.name, "materialized index created; building");
     tokio::spawn(run_build(Arc::clone(env), db_id, table.id, index.id));
-    Ok(QueryOutput::ok())
+    Ok(())
 }
 
 /// `DROP MATERIALIZED VIEW mv ON t`.
@@ -418,10 +463,21 @@ async fn build_once(env: &Arc<Env>, db_id: i64, table_id: i64, index_id: i64) ->
     if waiting {
         return Ok(false);
     }
+    // No publish while the index is built from the base's visible version and installed:
+    // a DELETE published to the index in between would miss the built rows.
+    let lock = env.publish_lock(table_id);
+    let _guard = lock.lock().await;
+    let table = super::alter::current(env, db_id, table_id)?;
     let base_names: Vec<String> = index
         .columns
         .iter()
         .map(|c| c.name.to_lowercase())
+        .collect();
+    let fills: std::collections::HashMap<u32, String> = index
+        .fills
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((i as u32, f.clone()?)))
         .collect();
     for p in &table.partitions {
         let Some(index_tablets) = p.index_tablets.get(&index_id) else {
@@ -440,17 +496,40 @@ async fn build_once(env: &Arc<Env>, db_id: i64, table_id: i64, index_id: i64) ->
                         index_tablet_id: view.id,
                         version: p.visible_version,
                         columns: base_names.clone(),
+                        fills: fills.clone(),
                     })
                     .await
                     .map_err(|e| FeError::Backend(format!("{host}:{port}: {}", e.message())))?;
             }
         }
     }
+    let time_ms = chrono::Utc::now().timestamp_millis();
+    if index.schema_change {
+        // The shadow becomes the base; the old base tablets go.
+        env.log_and_apply(JournalEntry::FinishSchemaChange {
+            db_id,
+            table_id,
+            index_id,
+            time_ms,
+        })?;
+        let mut old_base = table.partitions.clone();
+        for p in old_base.iter_mut() {
+            p.index_tablets.clear();
+        }
+        // Queries planned on the old base may still be reading it: drop it a little later.
+        let env = Arc::clone(env);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            drop_partition_tablets(&env, &old_base).await;
+        });
+        info!(table = %table.name, "schema change finished");
+        return Ok(true);
+    }
     env.log_and_apply(JournalEntry::IndexBuilt {
         db_id,
         table_id,
         index_id,
-        time_ms: chrono::Utc::now().timestamp_millis(),
+        time_ms,
     })?;
     info!(table = %table.name, view = %index.name, "materialized view built");
     Ok(true)
@@ -489,7 +568,7 @@ pub fn show_jobs(env: &Env, session: &Session, db: Option<&str>) -> Result<Query
         .ok_or_else(|| FeError::UnknownDatabase(db.clone()))?;
     let mut rows = Vec::new();
     for t in d.tables.values() {
-        for i in &t.indexes {
+        for i in t.indexes.iter().filter(|i| !i.schema_change) {
             let (state, progress) = match i.state {
                 IndexState::Building => ("RUNNING", "N/A"),
                 IndexState::Normal => ("FINISHED", "N/A"),

@@ -1,5 +1,6 @@
-//! Light schema change: `ALTER TABLE ... ADD COLUMN`, `DROP COLUMN` and `MODIFY COLUMN`
-//! of value columns change metadata only. Segments are matched to columns by name when
+//! Schema change: `ALTER TABLE ... ADD COLUMN`, `DROP COLUMN` and `MODIFY COLUMN`.
+//!
+//! Light changes, of value columns, change metadata only. Segments are matched to columns by name when
 //! read (see the BE's segment cache and scan): an added column reads, for rows loaded
 //! before it, as its default at the time it was added (its fill value); a dropped column's
 //! data is ignored and compaction leaves it out; a widened type (`INT` to `BIGINT`, longer
@@ -7,8 +8,14 @@
 //! nothing. The tablets learn the new schema (the `UpdateTabletSchema` call to every
 //! backend) before the catalog logs it when columns are added or widened, and after it when
 //! columns are dropped, so that no compaction ever drops data the catalog still shows.
-//! Changes that need the data rewritten (key columns, narrowing or converting types) are
-//! refused with a clear error.
+//!
+//! Heavy changes rewrite the data: adding, dropping, widening or moving a key column of a
+//! DUPLICATE KEY table starts a job (`SHOW ALTER TABLE COLUMN`) that builds a shadow index
+//! with the new schema the way a materialized view is built (every load writes it from
+//! the start, each backend builds the older rows re-sorted by the new key); when built it
+//! replaces the base in one journal entry (`FinishSchemaChange`). Other rewrites (key
+//! columns of AGGREGATE/UNIQUE KEY tables, narrowing or converting types) are refused with
+//! a clear error.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +25,10 @@ use doris_proto::UpdateTabletSchemaRequest;
 use tracing::{info, warn};
 
 use super::ddl::{column_from_def, tablet_schema};
-use crate::catalog::{Column, ColumnDefault, Distribution, JournalEntry, KeysType, Table};
+use crate::catalog::{
+    Column, ColumnDefault, Distribution, IndexState, JournalEntry, KeysType, MaterializedIndex,
+    Table,
+};
 use crate::env::Env;
 use crate::error::{FeError, Result};
 use crate::sql::ast::{AlterTableOp, ColumnPosition};
@@ -97,6 +107,25 @@ fn insert_at(columns: &[Column], position: &Option<ColumnPosition>) -> Result<us
     }
 }
 
+/// Where a key column goes: keys stay a prefix of the schema, so after the given key
+/// column, or first, else after the last key.
+fn key_insert_at(columns: &[Column], position: &Option<ColumnPosition>) -> Result<usize> {
+    match position {
+        None => Ok(columns.iter().take_while(|x| x.is_key).count()),
+        Some(ColumnPosition::First) => Ok(0),
+        Some(ColumnPosition::After(after)) => {
+            let i = columns
+                .iter()
+                .position(|x| x.name.eq_ignore_ascii_case(after))
+                .ok_or_else(|| analysis(format!("Column[{after}] does not exists")))?;
+            if !columns[i].is_key {
+                return Err(analysis("Can not add key column after value column"));
+            }
+            Ok(i + 1)
+        }
+    }
+}
+
 fn is_distribution_or_partition(table: &Table, name: &str) -> bool {
     let distribution = match &table.distribution {
         Distribution::Hash { columns, .. } => columns.iter().any(|c| c.eq_ignore_ascii_case(name)),
@@ -117,23 +146,26 @@ fn in_bloom_filter(table: &Table, name: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|c| c.trim().eq_ignore_ascii_case(name)))
 }
 
-/// The columns after `op`, checked.
-fn new_columns(table: &Table, op: &AlterTableOp) -> Result<Vec<Column>> {
+/// The columns after `op`, checked; `rewrite` is set when the change needs the data
+/// rewritten (key columns of a DUPLICATE KEY table: a background schema change job).
+fn new_columns(table: &Table, op: &AlterTableOp, rewrite: &mut bool) -> Result<Vec<Column>> {
+    let duplicate = table.keys_type == KeysType::Duplicate;
     let mut columns = table.columns.clone();
     match op {
         AlterTableOp::AddColumns {
             columns: defs,
             position,
         } => {
-            let first = insert_at(&columns, position)?;
-            for (at, def) in (first..).zip(defs) {
+            // Where the next added value / key column goes.
+            let (mut next_value, mut next_key) = (None, None);
+            for def in defs {
                 if columns
                     .iter()
                     .any(|c| c.name.eq_ignore_ascii_case(&def.name))
                 {
                     return Err(analysis(format!("Duplicate column name '{}'", def.name)));
                 }
-                if def.key {
+                if def.key && !duplicate {
                     return Err(heavy("adding a key column"));
                 }
                 let mut c = column_from_def(def, table.keys_type)?;
@@ -150,7 +182,23 @@ fn new_columns(table: &Table, op: &AlterTableOp) -> Result<Vec<Column>> {
                     )));
                 }
                 c.fill_value = fill_value(&c.default);
-                columns.insert(at, c);
+                if c.is_key {
+                    *rewrite = true;
+                    let at = match next_key {
+                        Some(at) => at,
+                        None => key_insert_at(&columns, position)?,
+                    };
+                    columns.insert(at, c);
+                    next_key = Some(at + 1);
+                    next_value = next_value.map(|v: usize| v + 1);
+                } else {
+                    let at = match next_value {
+                        Some(at) => at,
+                        None => insert_at(&columns, position)?,
+                    };
+                    columns.insert(at, c);
+                    next_value = Some(at + 1);
+                }
             }
         }
         AlterTableOp::DropColumn { name } => {
@@ -158,14 +206,11 @@ fn new_columns(table: &Table, op: &AlterTableOp) -> Result<Vec<Column>> {
                 .iter()
                 .position(|c| c.name.eq_ignore_ascii_case(name))
                 .ok_or_else(|| analysis(format!("Column does not exists: {name}")))?;
-            if columns[i].is_key {
-                return Err(match table.keys_type {
-                    KeysType::Duplicate => heavy("dropping a key column"),
-                    _ => analysis(format!(
-                        "Can not drop key column in {} table",
-                        table.keys_type.sql()
-                    )),
-                });
+            if columns[i].is_key && !duplicate {
+                return Err(analysis(format!(
+                    "Can not drop key column in {} table",
+                    table.keys_type.sql()
+                )));
             }
             if is_distribution_or_partition(table, name) {
                 return Err(analysis(format!(
@@ -184,6 +229,12 @@ fn new_columns(table: &Table, op: &AlterTableOp) -> Result<Vec<Column>> {
                     "Can not drop the last value column of a {} table",
                     table.keys_type.sql()
                 )));
+            }
+            if columns[i].is_key {
+                if columns.iter().filter(|c| c.is_key).count() == 1 {
+                    return Err(analysis("Can not drop the only key column"));
+                }
+                *rewrite = true;
             }
             columns.remove(i);
         }
@@ -229,6 +280,15 @@ fn new_columns(table: &Table, op: &AlterTableOp) -> Result<Vec<Column>> {
                         c.column_type.sql_name().to_uppercase()
                     )));
                 }
+                if old.is_key {
+                    if !duplicate {
+                        return Err(heavy(&format!(
+                            "changing the type of key column {}",
+                            old.name
+                        )));
+                    }
+                    *rewrite = true;
+                }
             }
             if old.nullable && !c.nullable {
                 return Err(heavy(&format!(
@@ -239,7 +299,11 @@ fn new_columns(table: &Table, op: &AlterTableOp) -> Result<Vec<Column>> {
             columns.remove(i);
             let at = match position {
                 None => i,
-                Some(_) if old.is_key => return Err(heavy("moving a key column")),
+                Some(_) if old.is_key && !duplicate => return Err(heavy("moving a key column")),
+                Some(_) if old.is_key => {
+                    *rewrite = true;
+                    key_insert_at(&columns, position)?
+                }
                 Some(_) => insert_at(&columns, position)?,
             };
             columns.insert(at, c);
@@ -250,6 +314,12 @@ fn new_columns(table: &Table, op: &AlterTableOp) -> Result<Vec<Column>> {
             ))
         }
         _ => return Err(FeError::Internal("not a column change".into())),
+    }
+    let keys = columns.iter().take_while(|c| c.is_key).count();
+    if columns.iter().filter(|c| c.is_key).count() != keys {
+        return Err(analysis(
+            "Key columns should be a ordered prefix of the schema",
+        ));
     }
     Ok(columns)
 }
@@ -309,7 +379,12 @@ pub(super) async fn change_columns(
             "Can not drop or modify column {name}: materialized view {view} reads it"
         )));
     }
-    let columns = new_columns(table, op)?;
+    super::materialized_view::ensure_no_job(table)?;
+    let mut rewrite = false;
+    let columns = new_columns(table, op, &mut rewrite)?;
+    if rewrite {
+        return start_rewrite(env, db_id, table, columns).await;
+    }
     let mut changed = table.clone();
     changed.columns = columns.clone();
     changed.schema_version = table.schema_version + 1;
@@ -332,6 +407,49 @@ pub(super) async fn change_columns(
     }
     info!(table = %table.name, schema_version = changed.schema_version, "schema changed");
     Ok(())
+}
+
+/// A schema change that rewrites the data: a shadow index with the new columns, written
+/// by every load from now on and built from the base in the background (see
+/// [`super::materialized_view::run_build`]); when built it replaces the base.
+async fn start_rewrite(
+    env: &Arc<Env>,
+    db_id: i64,
+    table: &Table,
+    columns: Vec<Column>,
+) -> Result<()> {
+    let fills = columns
+        .iter()
+        .map(|c| {
+            if table.column(&c.name).is_some() {
+                None
+            } else {
+                fill_value(&c.default)
+            }
+        })
+        .collect();
+    let key_columns = columns
+        .iter()
+        .filter(|c| c.is_key)
+        .map(|c| c.name.clone())
+        .collect();
+    let id = env.allocate_id()?;
+    let index = MaterializedIndex {
+        id,
+        name: format!("__schema_change_{id}"),
+        columns,
+        keys_type: table.keys_type,
+        key_columns,
+        state: IndexState::Building,
+        // Set by `add_index`.
+        watershed_txn_id: 0,
+        definition: "ALTER TABLE".into(),
+        create_time_ms: chrono::Utc::now().timestamp_millis(),
+        finish_time_ms: 0,
+        schema_change: true,
+        fills,
+    };
+    super::materialized_view::add_index(env, db_id, table, index).await
 }
 
 #[cfg(test)]
