@@ -10,12 +10,12 @@
 //! columns are dropped, so that no compaction ever drops data the catalog still shows.
 //!
 //! Heavy changes rewrite the data: adding, dropping, widening or moving a key column of a
-//! DUPLICATE KEY table starts a job (`SHOW ALTER TABLE COLUMN`) that builds a shadow index
-//! with the new schema the way a materialized view is built (every load writes it from
-//! the start, each backend builds the older rows re-sorted by the new key); when built it
-//! replaces the base in one journal entry (`FinishSchemaChange`). Other rewrites (key
-//! columns of AGGREGATE/UNIQUE KEY tables, narrowing or converting types) are refused with
-//! a clear error.
+//! DUPLICATE KEY table, or of an AGGREGATE KEY table without REPLACE values, starts a job
+//! (`SHOW ALTER TABLE COLUMN`) that builds a shadow index with the new schema the way a
+//! materialized view is built (every load writes it from the start, each backend builds
+//! the older rows re-sorted by the new key); when built it replaces the base in one
+//! journal entry (`FinishSchemaChange`). Other rewrites (key columns of UNIQUE KEY tables
+//! or with REPLACE values, narrowing or converting types) are refused with a clear error.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -146,10 +146,33 @@ fn in_bloom_filter(table: &Table, name: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|c| c.trim().eq_ignore_ascii_case(name)))
 }
 
+/// Whether `table`'s data can be rewritten by a schema change job: DUPLICATE KEY tables,
+/// and AGGREGATE KEY tables whose values merge the same in any order (the job builds the
+/// rows of every version into one rowset, losing which of two REPLACE values is newer).
+fn rewritable(table: &Table) -> Result<()> {
+    match table.keys_type {
+        KeysType::Duplicate => Ok(()),
+        KeysType::Aggregate => match table.columns.iter().find(|c| is_replace(c)) {
+            Some(c) => Err(heavy(&format!(
+                "rewriting the keys of an AGGREGATE KEY table with {} column {}",
+                c.aggregation.as_deref().unwrap_or_default(),
+                c.name
+            ))),
+            None => Ok(()),
+        },
+        KeysType::Unique => Err(heavy("rewriting the keys of a UNIQUE KEY table")),
+    }
+}
+
+fn is_replace(c: &Column) -> bool {
+    c.aggregation.as_deref().is_some_and(|a| {
+        a.eq_ignore_ascii_case("REPLACE") || a.eq_ignore_ascii_case("REPLACE_IF_NOT_NULL")
+    })
+}
+
 /// The columns after `op`, checked; `rewrite` is set when the change needs the data
-/// rewritten (key columns of a DUPLICATE KEY table: a background schema change job).
+/// rewritten (key columns: a background schema change job, see [`rewritable`]).
 fn new_columns(table: &Table, op: &AlterTableOp, rewrite: &mut bool) -> Result<Vec<Column>> {
-    let duplicate = table.keys_type == KeysType::Duplicate;
     let mut columns = table.columns.clone();
     match op {
         AlterTableOp::AddColumns {
@@ -165,11 +188,11 @@ fn new_columns(table: &Table, op: &AlterTableOp, rewrite: &mut bool) -> Result<V
                 {
                     return Err(analysis(format!("Duplicate column name '{}'", def.name)));
                 }
-                if def.key && !duplicate {
-                    return Err(heavy("adding a key column"));
+                if def.key {
+                    rewritable(table)?;
                 }
                 let mut c = column_from_def(def, table.keys_type)?;
-                if table.keys_type == KeysType::Aggregate && c.aggregation.is_none() {
+                if table.keys_type == KeysType::Aggregate && !c.is_key && c.aggregation.is_none() {
                     return Err(analysis(format!(
                         "Can not add column which is not aggregated in aggregate key table: {}",
                         c.name
@@ -206,11 +229,18 @@ fn new_columns(table: &Table, op: &AlterTableOp, rewrite: &mut bool) -> Result<V
                 .iter()
                 .position(|c| c.name.eq_ignore_ascii_case(name))
                 .ok_or_else(|| analysis(format!("Column does not exists: {name}")))?;
-            if columns[i].is_key && !duplicate {
-                return Err(analysis(format!(
-                    "Can not drop key column in {} table",
-                    table.keys_type.sql()
-                )));
+            if columns[i].is_key {
+                match table.keys_type {
+                    KeysType::Unique => {
+                        return Err(analysis("Can not drop key column in UNIQUE KEY table"))
+                    }
+                    KeysType::Aggregate if table.columns.iter().any(is_replace) => {
+                        return Err(analysis(
+                            "Can not drop key column when table has value column with REPLACE aggregation method",
+                        ))
+                    }
+                    _ => rewritable(table)?,
+                }
             }
             if is_distribution_or_partition(table, name) {
                 return Err(analysis(format!(
@@ -281,12 +311,7 @@ fn new_columns(table: &Table, op: &AlterTableOp, rewrite: &mut bool) -> Result<V
                     )));
                 }
                 if old.is_key {
-                    if !duplicate {
-                        return Err(heavy(&format!(
-                            "changing the type of key column {}",
-                            old.name
-                        )));
-                    }
+                    rewritable(table)?;
                     *rewrite = true;
                 }
             }
@@ -299,8 +324,8 @@ fn new_columns(table: &Table, op: &AlterTableOp, rewrite: &mut bool) -> Result<V
             columns.remove(i);
             let at = match position {
                 None => i,
-                Some(_) if old.is_key && !duplicate => return Err(heavy("moving a key column")),
                 Some(_) if old.is_key => {
+                    rewritable(table)?;
                     *rewrite = true;
                     key_insert_at(&columns, position)?
                 }
