@@ -112,8 +112,15 @@ impl TableStats {
         if let Some(d) = self.distinct_bound(column) {
             out.distinct_count = Precision::Inexact(usize::try_from(d).unwrap_or(usize::MAX));
         }
+        // The bounds are of integer-like segment columns; a column changed to a string type
+        // since (ALTER TABLE MODIFY COLUMN) orders differently.
+        let ordered = !matches!(
+            data_type,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        );
         let scalar = |v: Option<i64>| {
-            v.and_then(|v| ScalarValue::Int64(Some(v)).cast_to(data_type).ok())
+            v.filter(|_| ordered)
+                .and_then(|v| ScalarValue::Int64(Some(v)).cast_to(data_type).ok())
                 .map_or(Precision::Absent, Precision::Inexact)
         };
         if let (Precision::Inexact(min), Precision::Inexact(max)) = (scalar(c.min), scalar(c.max)) {

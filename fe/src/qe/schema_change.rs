@@ -66,10 +66,23 @@ fn widens(from: &ColumnType, to: &ColumnType) -> bool {
         T::LargeInt => Some(5),
         _ => None,
     };
+    // Characters the longest value of an integer type prints as.
+    let int_width = |t: &T| match t {
+        T::TinyInt => Some(4),
+        T::SmallInt => Some(6),
+        T::Int => Some(11),
+        T::BigInt => Some(20),
+        T::LargeInt => Some(40),
+        _ => None,
+    };
     match (from, to) {
         _ if from == to => true,
         (a, b) if int_rank(a).is_some() && int_rank(b).is_some() => int_rank(a) <= int_rank(b),
-        (T::Float, T::Double) => true,
+        (a, T::Varchar { len }) if int_width(a).is_some() => int_width(a) <= Some(*len),
+        (a, T::String) if int_rank(a).is_some() => true,
+        // Exactly representable: 24 and 53 bits of mantissa.
+        (T::TinyInt | T::SmallInt, T::Float) => true,
+        (T::TinyInt | T::SmallInt | T::Int | T::Float, T::Double) => true,
         (T::Varchar { len: a }, T::Varchar { len: b }) => a <= b,
         (T::Char { len: a }, T::Varchar { len: b }) => a <= b,
         (T::Varchar { .. } | T::Char { .. }, T::String) => true,
@@ -302,7 +315,30 @@ fn new_columns(table: &Table, op: &AlterTableOp, rewrite: &mut bool) -> Result<V
                         old.name
                     )));
                 }
+                if table.keys_type == KeysType::Aggregate
+                    && !old.is_key
+                    && !is_replace(&old)
+                    && matches!(
+                        c.column_type,
+                        ColumnType::Char { .. } | ColumnType::Varchar { .. } | ColumnType::String
+                    )
+                {
+                    // SUM can't add text; MIN / MAX would order it differently.
+                    return Err(analysis(format!(
+                        "Can not change aggregation column {} to {}",
+                        old.name,
+                        c.column_type.sql_name().to_uppercase()
+                    )));
+                }
                 if !widens(&old.column_type, &c.column_type) {
+                    if widens(&c.column_type, &old.column_type) {
+                        // Narrowing: Doris refuses it too.
+                        return Err(analysis(format!(
+                            "Can not change {} to {}",
+                            old.column_type.sql_name().to_uppercase(),
+                            c.column_type.sql_name().to_uppercase()
+                        )));
+                    }
                     return Err(heavy(&format!(
                         "changing column {} from {} to {}",
                         old.name,
@@ -489,7 +525,14 @@ mod tests {
         assert!(!widens(&T::BigInt, &T::Int));
         assert!(widens(&T::Varchar { len: 10 }, &T::Varchar { len: 20 }));
         assert!(!widens(&T::Varchar { len: 20 }, &T::Varchar { len: 10 }));
-        assert!(!widens(&T::Int, &T::Varchar { len: 20 }));
+        // Integers become text when every value fits.
+        assert!(widens(&T::Int, &T::Varchar { len: 11 }));
+        assert!(!widens(&T::Int, &T::Varchar { len: 10 }));
+        assert!(widens(&T::LargeInt, &T::String));
+        assert!(!widens(&T::Varchar { len: 20 }, &T::Int));
+        assert!(widens(&T::Int, &T::Double));
+        assert!(!widens(&T::BigInt, &T::Double));
+        assert!(!widens(&T::Int, &T::Float));
         assert!(widens(
             &T::Decimal {
                 precision: 10,
