@@ -350,6 +350,13 @@ impl Catalog {
                 schema_version,
             } => {
                 if let Some(t) = self.table_mut(*db_id, *table_id) {
+                    for old in &t.columns {
+                        let name = old.name.to_lowercase();
+                        let kept = columns.iter().any(|c| c.name.eq_ignore_ascii_case(&name));
+                        if !kept && !t.dropped_columns.contains(&name) {
+                            t.dropped_columns.push(name);
+                        }
+                    }
                     t.columns = columns.clone();
                     t.schema_version = *schema_version;
                 }
@@ -396,6 +403,8 @@ impl Catalog {
                         t.columns = index.columns.clone();
                         t.key_columns = index.key_columns.clone();
                         t.schema_version += 1;
+                        // The rewritten segments hold only the new columns.
+                        t.dropped_columns.clear();
                         for p in t.partitions.iter_mut() {
                             if let Some(tablets) = p.index_tablets.remove(index_id) {
                                 p.tablets = tablets;

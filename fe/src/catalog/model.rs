@@ -249,6 +249,10 @@ pub struct Table {
     /// Schema change jobs that ended.
     #[serde(default)]
     pub alter_jobs: Vec<AlterJobRecord>,
+    /// Columns a light schema change dropped (lower case): segments written before may
+    /// still hold their data, which a column re-added under the name would read.
+    #[serde(default)]
+    pub dropped_columns: Vec<String>,
 }
 
 /// The hidden column of UNIQUE KEY tables: 1 on a row that deletes its key (DELETE, stream

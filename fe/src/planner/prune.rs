@@ -452,6 +452,7 @@ mod tests {
             schema_version: 0,
             indexes: Vec::new(),
             alter_jobs: Vec::new(),
+            dropped_columns: Vec::new(),
         }
     }
 

@@ -577,6 +577,7 @@ pub async fn create_table(
         schema_version: 0,
         indexes: Vec::new(),
         alter_jobs: Vec::new(),
+        dropped_columns: Vec::new(),
     };
     check_bloom_filter(&table)?;
     super::dynamic_partition::check_table(&table, &table.properties)?;

@@ -201,6 +201,12 @@ fn new_columns(table: &Table, op: &AlterTableOp, rewrite: &mut bool) -> Result<V
                 {
                     return Err(analysis(format!("Duplicate column name '{}'", def.name)));
                 }
+                if table.dropped_columns.contains(&def.name.to_lowercase()) {
+                    return Err(FeError::NotSupported(format!(
+                        "adding column {} again after it was dropped: older segments still hold its old values (segments find columns by name); use another name",
+                        def.name
+                    )));
+                }
                 if def.key {
                     rewritable(table)?;
                 }
