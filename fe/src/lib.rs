@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod ha;
 pub mod http;
 pub mod journal;
 pub mod mysql;
