@@ -33,6 +33,21 @@ pub struct FeConfig {
 }
 
 impl FeConfig {
+    /// The address other frontends and backends reach this one at: `priority_networks`
+    /// when it names one address, else the loopback address.
+    pub fn advertised_host(&self) -> String {
+        let first = self
+            .priority_networks
+            .split([';', ','])
+            .next()
+            .unwrap_or("")
+            .trim();
+        match first.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.to_string(),
+            Err(_) => "127.0.0.1".into(),
+        }
+    }
+
     pub fn from_conf(conf: &ConfFile) -> Result<Self, ConfigError> {
         Ok(Self {
             priority_networks: conf.get_or("priority_networks", String::new())?,

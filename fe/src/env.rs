@@ -1,20 +1,24 @@
-//! The FE's shared state: configuration, the catalog and its edit log, backend runtime
-//! state and RPC clients, and connected sessions. [`Env::log_and_apply`] is the only way
-//! the catalog changes.
+//! The FE's shared state: configuration, the catalog and the Raft node that replicates
+//! its edit log, backend runtime state and RPC clients, and connected sessions.
+//! [`Env::log_and_apply`] is the only way the catalog changes: the entry is committed
+//! through Raft and applied by the state machine before it returns.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::catalog::{Catalog, JournalEntry, ID_BATCH};
 use crate::cluster::{BackendClients, BackendState, TabletStat};
 use crate::config::FeConfig;
-use crate::error::Result;
-use crate::journal::EditLog;
+use crate::error::{FeError, Result};
+use crate::ha::log_store::LogStore;
+use crate::ha::network::Network;
+use crate::ha::state_machine::CatalogStateMachine;
+use crate::ha::{FeNode, TypeConfig};
 use crate::mysql::session::SessionRegistry;
 
 /// First id handed out in a new cluster (Doris starts its ids at 10000 too).
@@ -23,8 +27,13 @@ const FIRST_ID: i64 = 10_000;
 pub struct Env {
     pub config: FeConfig,
     pub cluster_id: i64,
-    pub catalog: RwLock<Catalog>,
-    edit_log: Mutex<EditLog>,
+    pub catalog: Arc<RwLock<Catalog>>,
+    /// This frontend's Raft node: the edit log's replication.
+    pub raft: openraft::Raft<TypeConfig>,
+    pub node_id: u64,
+    /// Raft's own threads: a write waits for them while the caller may hold locks that
+    /// other tasks on the FE's workers block on, so Raft never needs those workers.
+    raft_runtime: RaftRuntime,
     next_id: Mutex<i64>,
     pub backend_state: RwLock<HashMap<i64, BackendState>>,
     /// Tablet sizes from the backends' reports (planner statistics; not persisted).
@@ -42,23 +51,69 @@ pub struct Env {
 }
 
 impl Env {
-    /// Recovers metadata from `meta_dir` and builds the FE state.
-    pub fn open(config: FeConfig) -> Result<Arc<Self>> {
-        let recovered = EditLog::open(Path::new(&config.meta_dir), config.edit_log_roll_num)?;
-        let catalog = recovered.catalog;
-        let next_id = catalog.id_watermark.max(FIRST_ID);
-        info!(
-            databases = catalog.databases.len(),
-            backends = catalog.backends.len(),
-            replayed = recovered.replayed,
-            "catalog loaded"
-        );
+    /// Opens the metadata store under `meta_dir` (the Raft log and the catalog's latest
+    /// snapshot) and starts this frontend's Raft node; a new cluster's first FE makes
+    /// itself its only member. Call [`Env::wait_ready`] before serving.
+    pub async fn open(config: FeConfig) -> Result<Arc<Self>> {
+        let meta_dir = std::path::Path::new(&config.meta_dir);
+        let image_dir = meta_dir.join("image");
+        std::fs::create_dir_all(&image_dir)?;
+        let old_journal = meta_dir.join("journal");
+        if old_journal.is_dir() && std::fs::read_dir(&old_journal)?.next().is_some() {
+            return Err(FeError::Corrupt(format!(
+                "{} holds an edit log of an older format; start from an empty meta_dir",
+                old_journal.display()
+            )));
+        }
+        let cluster_id = crate::ha::load_or_create_cluster_id(&image_dir)?;
+        let db = crate::ha::open_db(&meta_dir.join("raft"))?;
+        let catalog: Arc<RwLock<Catalog>> = Arc::default();
+        let state_machine = CatalogStateMachine::open(Arc::clone(&db), Arc::clone(&catalog))
+            .map_err(|e| FeError::Corrupt(e.to_string()))?;
+        let host = config.advertised_host();
+        let node_id = crate::ha::node_id(&host, config.edit_log_port);
+        let raft_runtime = RaftRuntime::new()?;
+        let raft_config = Arc::new(crate::ha::raft_config(config.edit_log_roll_num)?);
+        let raft = raft_runtime
+            .handle()
+            .spawn(openraft::Raft::new(
+                node_id,
+                raft_config,
+                Network::default(),
+                LogStore::new(db),
+                state_machine,
+            ))
+            .await
+            .map_err(|e| FeError::Internal(format!("raft: {e}")))?
+            .map_err(|e| FeError::Internal(format!("raft: {e}")))?;
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| FeError::Internal(format!("raft: {e}")))?;
+        if !initialized {
+            let me = FeNode {
+                host,
+                edit_log_port: config.edit_log_port,
+                http_port: config.http_port,
+                query_port: config.query_port,
+                rpc_port: config.rpc_port,
+            };
+            raft.initialize(BTreeMap::from([(node_id, me)]))
+                .await
+                .map_err(|e| FeError::Internal(format!("raft initialize: {e}")))?;
+            info!(
+                node_id,
+                cluster_id, "new cluster: this frontend is its first member"
+            );
+        }
         Ok(Arc::new(Self {
-            cluster_id: recovered.log.cluster_id,
+            cluster_id,
             config,
-            catalog: RwLock::new(catalog),
-            edit_log: Mutex::new(recovered.log),
-            next_id: Mutex::new(next_id),
+            catalog,
+            raft,
+            node_id,
+            raft_runtime,
+            next_id: Mutex::new(FIRST_ID),
             backend_state: RwLock::new(HashMap::new()),
             tablet_stats: RwLock::new(HashMap::new()),
             clients: BackendClients::default(),
@@ -71,18 +126,70 @@ impl Env {
         }))
     }
 
-    /// Logs `entry` durably, then applies it to the catalog. Returns the journal id.
-    pub fn log_and_apply(&self, entry: JournalEntry) -> Result<u64> {
-        let mut log = self.edit_log.lock();
-        let id = log.append(&entry)?;
-        let mut catalog = self.catalog.write();
-        catalog.apply(&entry);
-        if log.wants_checkpoint() {
-            if let Err(e) = log.checkpoint(&catalog) {
-                warn!(error = %e, "checkpoint failed; the journal keeps growing");
+    /// Waits until a leader is known and this FE has applied every entry it had logged at
+    /// start (the replay), then sets the id allocator past the catalog's watermark.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let start = std::time::Instant::now();
+        let (target, alone) = {
+            let m = self.raft.metrics().borrow().clone();
+            let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+            (m.last_log_index, voters == [self.node_id])
+        };
+        if alone {
+            // The only voter need not wait out an election timeout.
+            if let Err(e) = self.raft.trigger().elect().await {
+                return Err(FeError::Internal(format!("raft: {e}")));
             }
         }
-        Ok(id)
+        let mut metrics = self.raft.metrics();
+        loop {
+            let ready = {
+                let m = metrics.borrow_and_update();
+                m.current_leader.is_some() && m.last_applied.map(|l| l.index) >= target
+            };
+            if ready {
+                break;
+            }
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(FeError::NotMaster(
+                    "no frontend master elected yet; metadata is not available".into(),
+                ));
+            }
+            let _ = tokio::time::timeout(left, metrics.changed()).await;
+        }
+        let catalog = self.catalog.read();
+        *self.next_id.lock() = catalog.id_watermark.max(FIRST_ID);
+        info!(
+            databases = catalog.databases.len(),
+            backends = catalog.backends.len(),
+            replayed = ?target,
+            elapsed_ms = start.elapsed().as_millis() as u64,
+            "catalog ready"
+        );
+        Ok(())
+    }
+
+    /// Commits `entry` through Raft; returns once the catalog has applied it, with its log
+    /// index. Synchronous for the many callers that hold locks: this worker thread is
+    /// handed over (`block_in_place`) while Raft, on its own threads, commits and applies.
+    pub fn log_and_apply(&self, entry: JournalEntry) -> Result<u64> {
+        let raft = self.raft.clone();
+        let write = async move { raft.client_write(entry).await.map_err(Box::new) };
+        let result = tokio::task::block_in_place(|| futures::executor::block_on(write));
+        match result.map_err(|e| *e) {
+            Ok(reply) => Ok(reply.log_id.index),
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::ClientWriteError::ForwardToLeader(f),
+            )) => Err(FeError::NotMaster(match f.leader_node {
+                Some(n) => format!(
+                    "this frontend is not the master; metadata changes go to the master at {}:{}",
+                    n.host, n.query_port
+                ),
+                None => "no frontend master elected; metadata cannot change now".into(),
+            })),
+            Err(e) => Err(FeError::NotMaster(format!("metadata write failed: {e}"))),
+        }
     }
 
     /// Reserves `n` consecutive ids that are never reused, even after a crash.
@@ -111,8 +218,22 @@ impl Env {
         Arc::clone(self.publish_locks.lock().entry(table_id).or_default())
     }
 
+    /// Spawns `task` on Raft's runtime (the Raft RPC server runs there, so that peers are
+    /// answered even while every FE worker waits on a lock).
+    pub fn spawn_on_raft_runtime<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.raft_runtime.handle().spawn(task);
+    }
+
+    /// Index of the last edit log entry this frontend applied.
     pub fn last_journal_id(&self) -> u64 {
-        self.edit_log.lock().last_id()
+        self.raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map_or(0, |l| l.index)
     }
 
     /// Ids of backends whose last heartbeat succeeded.
@@ -125,5 +246,37 @@ impl Env {
             .filter(|id| state.get(id).is_some_and(|s| s.alive))
             .copied()
             .collect()
+    }
+}
+
+/// The runtime Raft runs on, shut down (without waiting) when the FE state goes.
+struct RaftRuntime {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+impl RaftRuntime {
+    fn new() -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("raft")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+impl Drop for RaftRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }

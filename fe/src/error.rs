@@ -55,6 +55,9 @@ pub enum FeError {
     /// A transaction operation that its state does not allow.
     #[error("{0}")]
     TxnState(String),
+    /// A metadata write on a frontend that is not the master, or with no master elected.
+    #[error("{0}")]
+    NotMaster(String),
 }
 
 impl FeError {

@@ -1,7 +1,8 @@
 //! Doris-compatible frontend: MySQL protocol, SQL planning, catalog and edit log.
 //! Follow a query by module: `mysql` (protocol, sessions) → `qe` (statement dispatch) →
 //! `sql` (Doris statement parser) / `planner` (DataFusion planning, fragment dispatch) →
-//! `cluster` (backend RPC). `catalog` + `journal` hold metadata; [`run`] starts it all.
+//! `cluster` (backend RPC). `catalog` holds metadata, `ha` replicates its edit log
+//! through Raft; [`run`] starts it all.
 
 pub mod catalog;
 pub mod cluster;
@@ -10,7 +11,6 @@ pub mod env;
 pub mod error;
 pub mod ha;
 pub mod http;
-pub mod journal;
 pub mod mysql;
 pub mod planner;
 pub mod qe;
@@ -31,8 +31,34 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
     let _log_guard =
         doris_common::config::init_logging(&config.sys_log_dir, "fe", &config.sys_log_level)?;
     info!(conf = %conf_path.display(), meta_dir = %config.meta_dir.display(), "starting frontend");
-    let env = env::Env::open(config)?;
+    let env = env::Env::open(config).await?;
     let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
+    // Raft between frontends on edit_log_port; up before waiting for a leader.
+    let raft_listener = std::net::TcpListener::bind(any(env.config.edit_log_port))?;
+    raft_listener.set_nonblocking(true)?;
+    let raft_service = ha::network::RaftService::new(env.raft.clone());
+    env.spawn_on_raft_runtime(async move {
+        let raft_listener = match tokio::net::TcpListener::from_std(raft_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "raft service failed");
+                return;
+            }
+        };
+        let server = tonic::transport::Server::builder()
+            .add_service(
+                doris_proto::frontend_raft_service_server::FrontendRaftServiceServer::new(
+                    raft_service,
+                )
+                .max_decoding_message_size(doris_proto::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(doris_proto::MAX_MESSAGE_BYTES),
+            )
+            .serve_with_incoming(doris_common::net::nodelay_incoming(raft_listener));
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "raft service failed");
+        }
+    });
+    env.wait_ready(std::time::Duration::from_secs(60)).await?;
     let mysql_listener = tokio::net::TcpListener::bind(any(env.config.query_port)).await?;
     let http_listener = tokio::net::TcpListener::bind(any(env.config.http_port)).await?;
     tokio::spawn(cluster::heartbeat::run_heartbeats(std::sync::Arc::clone(

@@ -58,8 +58,12 @@ impl LogStore {
     }
 
     fn write(&self, batch: WriteBatch) -> StorageResult<()> {
+        self.write_with(batch, true)
+    }
+
+    fn write_with(&self, batch: WriteBatch, sync: bool) -> StorageResult<()> {
         let mut options = WriteOptions::default();
-        options.set_sync(true);
+        options.set_sync(sync);
         self.db.write_opt(batch, &options).map_err(write_err)
     }
 
@@ -70,11 +74,11 @@ impl LogStore {
         serde_json::from_slice(&bytes).map(Some).map_err(read_err)
     }
 
-    fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> StorageResult<()> {
+    fn put_meta<T: Serialize>(&self, key: &[u8], value: &T, sync: bool) -> StorageResult<()> {
         let mut batch = WriteBatch::default();
         let bytes = serde_json::to_vec(value).map_err(write_err)?;
         batch.put_cf(self.family(META)?, key, bytes);
-        self.write(batch)
+        self.write_with(batch, sync)
     }
 
     fn decode(bytes: &[u8]) -> StorageResult<Entry<TypeConfig>> {
@@ -139,7 +143,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> StorageResult<()> {
-        self.put_meta(VOTE, vote)
+        self.put_meta(VOTE, vote, true)
             .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)).into())
     }
 
@@ -147,8 +151,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.get_meta(VOTE)
     }
 
+    /// Not synced: the committed id only saves re-applying entries after a restart; one
+    /// that is lost or older is learned again from the leader (or a new election).
     async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> StorageResult<()> {
-        self.put_meta(COMMITTED, &committed)
+        self.put_meta(COMMITTED, &committed, false)
     }
 
     async fn read_committed(&mut self) -> StorageResult<Option<LogId<u64>>> {

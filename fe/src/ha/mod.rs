@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod log_store;
+pub mod network;
 pub mod state_machine;
 
 use std::io::Cursor;
@@ -57,4 +58,51 @@ pub fn open_db(path: &Path) -> Result<Arc<DB>> {
     DB::open_cf_descriptors(&options, path, families)
         .map(Arc::new)
         .map_err(|e| FeError::Corrupt(format!("metadata store {}: {e}", path.display())))
+}
+
+/// The Raft node id of the frontend at `host:edit_log_port`: every FE derives the same id
+/// from the address `ALTER SYSTEM ADD FOLLOWER` names, as Doris identifies FEs by it.
+pub fn node_id(host: &str, edit_log_port: u16) -> u64 {
+    (u64::from(crc32fast::hash(host.as_bytes())) << 16) | u64::from(edit_log_port)
+}
+
+/// openraft's settings: heartbeats every 500 ms, a new election after 1.5-3 s without
+/// one, a snapshot (image) every `edit_log_roll_num` entries, after which older entries
+/// are purged except a tail for followers that are slightly behind.
+pub fn raft_config(edit_log_roll_num: u64) -> Result<openraft::Config> {
+    openraft::Config {
+        cluster_name: "doris".into(),
+        heartbeat_interval: 500,
+        election_timeout_min: 1500,
+        election_timeout_max: 3000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(edit_log_roll_num.max(1)),
+        max_in_snapshot_log_to_keep: edit_log_roll_num.clamp(1, 1000),
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| FeError::Internal(format!("raft config: {e}")))
+}
+
+/// `meta_dir/image/VERSION`'s cluster id, created with a fresh id on a new cluster.
+pub fn load_or_create_cluster_id(image_dir: &Path) -> Result<i64> {
+    use std::io::Write;
+    let path = image_dir.join("VERSION");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .lines()
+            .find_map(|l| l.strip_prefix("clusterId="))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| FeError::Corrupt(format!("{} has no clusterId", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = i64::from(rand::random::<u32>() & 0x7fff_ffff).max(1);
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            let mut f = std::fs::File::create(&path)?;
+            writeln!(f, "#{}", chrono::Utc::now().to_rfc2822())?;
+            writeln!(f, "clusterId={id}")?;
+            writeln!(f, "token={token}")?;
+            f.sync_all()?;
+            Ok(id)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -224,11 +224,15 @@ mod tests {
         .expect("table")
     }
 
-    fn context(dir: &std::path::Path) -> SessionContext {
+    async fn context(dir: &std::path::Path) -> SessionContext {
         let text = format!("meta_dir = {}\n", dir.join("meta").display());
         let conf = ConfFile::parse(&text, &dir.join("fe.conf")).expect("conf");
-        let env =
-            Env::open(crate::config::FeConfig::from_conf(&conf).expect("config")).expect("env");
+        let env = Env::open(crate::config::FeConfig::from_conf(&conf).expect("config"))
+            .await
+            .expect("env");
+        env.wait_ready(std::time::Duration::from_secs(30))
+            .await
+            .expect("ready");
         env.log_and_apply(JournalEntry::CreateDatabase {
             id: 1,
             name: "db".into(),
@@ -275,10 +279,10 @@ mod tests {
         displayable(plan.as_ref()).indent(true).to_string()
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_merge_by_key_and_survive_the_trip_to_a_backend() {
         let dir = tempfile::tempdir().expect("tmp");
-        let ctx = context(dir.path());
+        let ctx = context(dir.path()).await;
         let p = plan(&ctx, "SELECT * FROM t WHERE k1 = 1 AND v1 > 3 AND v5 = 'a'").await;
         let shown = text(&p);
         for expected in [
@@ -316,10 +320,10 @@ mod tests {
         assert_eq!(text(&decoded), shown);
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unused_values_are_not_merged_and_count_counts_keys() {
         let dir = tempfile::tempdir().expect("tmp");
-        let ctx = context(dir.path());
+        let ctx = context(dir.path()).await;
         let p = plan(&ctx, "SELECT count(*) FROM t").await;
         let shown = text(&p);
         assert!(
@@ -334,13 +338,13 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_direct_scan_also_merges() {
         use datafusion::catalog::TableProvider;
         use datafusion::logical_expr::{col, lit};
 
         let dir = tempfile::tempdir().expect("tmp");
-        let ctx = context(dir.path());
+        let ctx = context(dir.path()).await;
         let provider = OlapTableProvider::try_new(
             "db".into(),
             table(),

@@ -465,13 +465,19 @@ mod tests {
     use super::*;
     use doris_common::config::ConfFile;
 
-    fn env(dir: &std::path::Path, keep_secs: u64) -> Arc<Env> {
+    async fn env(dir: &std::path::Path, keep_secs: u64) -> Arc<Env> {
         let text = format!(
             "meta_dir = {}\nlabel_keep_max_second = {keep_secs}\n",
             dir.join("meta").display()
         );
         let conf = ConfFile::parse(&text, &dir.join("fe.conf")).expect("conf");
-        Env::open(crate::config::FeConfig::from_conf(&conf).expect("config")).expect("env")
+        let env = Env::open(crate::config::FeConfig::from_conf(&conf).expect("config"))
+            .await
+            .expect("env");
+        env.wait_ready(std::time::Duration::from_secs(30))
+            .await
+            .expect("ready");
+        env
     }
 
     fn request(label: &str) -> BeginRequest {
@@ -489,10 +495,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn labels_are_held_until_abort_or_expiry() {
         let dir = tempfile::tempdir().expect("tmp");
-        let env = env(dir.path(), 3600);
+        let env = env(dir.path(), 3600).await;
         let first = begin(&env, request("l1")).expect("begin");
         let err = begin(&env, request("l1")).expect_err("running label");
         assert!(
@@ -519,10 +525,12 @@ mod tests {
         .expect("visible");
         let err = begin(&env, request("l1")).expect_err("finished label");
         assert!(matches!(&err, FeError::LabelAlreadyExists { status, .. } if status == "FINISHED"));
+        // A restart: the metadata store is released, then replayed.
+        env.raft.shutdown().await.expect("raft shutdown");
         drop(env);
         // Expiry compares milliseconds: let the abort above be strictly in the past.
         std::thread::sleep(std::time::Duration::from_millis(5));
-        let env = super::tests::env(dir.path(), 0);
+        let env = super::tests::env(dir.path(), 0).await;
         let third = begin(&env, request("l1")).expect("expired label is free");
         assert!(third.txn_id > second.txn_id);
         let kept: Vec<i64> = env.catalog.read().txns.keys().copied().collect();
@@ -533,10 +541,10 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn precommit_then_commit_states() {
         let dir = tempfile::tempdir().expect("tmp");
-        let env = env(dir.path(), 3600);
+        let env = env(dir.path(), 3600).await;
         let mut req = request("tpc");
         req.two_phase_commit = true;
         let t = begin(&env, req).expect("begin");
