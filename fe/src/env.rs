@@ -34,6 +34,12 @@ pub struct Env {
     /// Raft's own threads: a write waits for them while the caller may hold locks that
     /// other tasks on the FE's workers block on, so Raft never needs those workers.
     raft_runtime: RaftRuntime,
+    /// gRPC channels to the other frontends.
+    pub fe_channels: Arc<doris_proto::Channels>,
+    /// When a master last sent this frontend entries or a heartbeat (ms since epoch).
+    pub last_leader_contact_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// The other frontends as last heard of (SHOW FRONTENDS).
+    pub frontend_state: RwLock<HashMap<u64, crate::ha::membership::FrontendStatus>>,
     next_id: Mutex<i64>,
     pub backend_state: RwLock<HashMap<i64, BackendState>>,
     /// Tablet sizes from the backends' reports (planner statistics; not persisted).
@@ -54,7 +60,11 @@ impl Env {
     /// Opens the metadata store under `meta_dir` (the Raft log and the catalog's latest
     /// snapshot) and starts this frontend's Raft node; a new cluster's first FE makes
     /// itself its only member. Call [`Env::wait_ready`] before serving.
-    pub async fn open(config: FeConfig) -> Result<Arc<Self>> {
+    ///
+    /// With `helper` (`host:edit_log_port` of a member), a frontend with an empty
+    /// `meta_dir` joins that member's cluster instead: it takes the cluster id and waits
+    /// to be added (`ALTER SYSTEM ADD FOLLOWER/OBSERVER` on the master).
+    pub async fn open(config: FeConfig, helper: Option<&str>) -> Result<Arc<Self>> {
         let meta_dir = std::path::Path::new(&config.meta_dir);
         let image_dir = meta_dir.join("image");
         std::fs::create_dir_all(&image_dir)?;
@@ -64,6 +74,10 @@ impl Env {
                 "{} holds an edit log of an older format; start from an empty meta_dir",
                 old_journal.display()
             )));
+        }
+        let channels = Arc::new(doris_proto::Channels::default());
+        if let Some(helper) = helper {
+            crate::ha::membership::join_cluster(&channels, helper, &image_dir).await?;
         }
         let cluster_id = crate::ha::load_or_create_cluster_id(&image_dir)?;
         let db = crate::ha::open_db(&meta_dir.join("raft"))?;
@@ -79,7 +93,7 @@ impl Env {
             .spawn(openraft::Raft::new(
                 node_id,
                 raft_config,
-                Network::default(),
+                Network::new(Arc::clone(&channels), cluster_id),
                 LogStore::new(db),
                 state_machine,
             ))
@@ -90,13 +104,14 @@ impl Env {
             .is_initialized()
             .await
             .map_err(|e| FeError::Internal(format!("raft: {e}")))?;
-        if !initialized {
+        if !initialized && helper.is_none() {
             let me = FeNode {
                 host,
                 edit_log_port: config.edit_log_port,
                 http_port: config.http_port,
                 query_port: config.query_port,
                 rpc_port: config.rpc_port,
+                role: crate::ha::membership::FOLLOWER.into(),
             };
             raft.initialize(BTreeMap::from([(node_id, me)]))
                 .await
@@ -113,6 +128,9 @@ impl Env {
             raft,
             node_id,
             raft_runtime,
+            fe_channels: channels,
+            last_leader_contact_ms: Arc::default(),
+            frontend_state: RwLock::new(HashMap::new()),
             next_id: Mutex::new(FIRST_ID),
             backend_state: RwLock::new(HashMap::new()),
             tablet_stats: RwLock::new(HashMap::new()),
@@ -128,7 +146,8 @@ impl Env {
 
     /// Waits until a leader is known and this FE has applied every entry it had logged at
     /// start (the replay), then sets the id allocator past the catalog's watermark.
-    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+    /// `None` waits as long as it takes (a frontend waiting to be added to a cluster).
+    pub async fn wait_ready(&self, timeout: Option<Duration>) -> Result<()> {
         let start = std::time::Instant::now();
         let (target, alone) = {
             let m = self.raft.metrics().borrow().clone();
@@ -150,13 +169,18 @@ impl Env {
             if ready {
                 break;
             }
-            let left = timeout.saturating_sub(start.elapsed());
+            let left = match timeout {
+                Some(t) => t.saturating_sub(start.elapsed()),
+                None => Duration::from_secs(10),
+            };
             if left.is_zero() {
                 return Err(FeError::NotMaster(
                     "no frontend master elected yet; metadata is not available".into(),
                 ));
             }
-            let _ = tokio::time::timeout(left, metrics.changed()).await;
+            if tokio::time::timeout(left, metrics.changed()).await.is_err() && timeout.is_none() {
+                info!("waiting for the master to add this frontend (ALTER SYSTEM ADD FOLLOWER)");
+            }
         }
         let catalog = self.catalog.read();
         *self.next_id.lock() = catalog.id_watermark.max(FIRST_ID);
@@ -216,6 +240,25 @@ impl Env {
 
     pub fn publish_lock(&self, table_id: i64) -> Arc<tokio::sync::Mutex<()>> {
         Arc::clone(self.publish_locks.lock().entry(table_id).or_default())
+    }
+
+    /// Whether this frontend is the master (the Raft leader).
+    pub fn is_master(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.node_id)
+    }
+
+    /// What this frontend tells the others about itself (`FrontendStatus`).
+    pub fn status(&self) -> doris_proto::FrontendStatusResponse {
+        doris_proto::FrontendStatusResponse {
+            cluster_id: self.cluster_id,
+            query_port: i32::from(self.config.query_port),
+            http_port: i32::from(self.config.http_port),
+            rpc_port: i32::from(self.config.rpc_port),
+            replayed_journal_id: i64::try_from(self.last_journal_id()).unwrap_or(i64::MAX),
+            start_time_ms: self.start_time_ms,
+            version: concat!("doris-rs-", env!("CARGO_PKG_VERSION")).into(),
+            is_master: self.is_master(),
+        }
     }
 
     /// Spawns `task` on Raft's runtime (the Raft RPC server runs there, so that peers are

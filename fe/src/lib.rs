@@ -24,19 +24,29 @@ use std::path::PathBuf;
 use doris_common::config::ConfFile;
 use tracing::info;
 
-/// Loads the configuration, recovers metadata and serves until killed.
-pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// Loads the configuration, recovers metadata (or joins the cluster of `helper`) and
+/// serves until killed.
+pub async fn run(
+    conf_path: PathBuf,
+    helper: Option<String>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let conf = ConfFile::load(&conf_path)?;
     let config = config::FeConfig::from_conf(&conf)?;
     let _log_guard =
         doris_common::config::init_logging(&config.sys_log_dir, "fe", &config.sys_log_level)?;
     info!(conf = %conf_path.display(), meta_dir = %config.meta_dir.display(), "starting frontend");
-    let env = env::Env::open(config).await?;
+    let env = env::Env::open(config, helper.as_deref()).await?;
     let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
     // Raft between frontends on edit_log_port; up before waiting for a leader.
     let raft_listener = std::net::TcpListener::bind(any(env.config.edit_log_port))?;
     raft_listener.set_nonblocking(true)?;
-    let raft_service = ha::network::RaftService::new(env.raft.clone());
+    let status_env = std::sync::Arc::clone(&env);
+    let raft_service = ha::network::RaftService::new(
+        env.raft.clone(),
+        env.cluster_id,
+        std::sync::Arc::new(move || status_env.status()),
+        std::sync::Arc::clone(&env.last_leader_contact_ms),
+    );
     env.spawn_on_raft_runtime(async move {
         let raft_listener = match tokio::net::TcpListener::from_std(raft_listener) {
             Ok(l) => l,
@@ -58,7 +68,12 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
             tracing::error!(error = %e, "raft service failed");
         }
     });
-    env.wait_ready(std::time::Duration::from_secs(60)).await?;
+    // A joining frontend waits until the master adds it.
+    let timeout = helper
+        .is_none()
+        .then_some(std::time::Duration::from_secs(60));
+    env.wait_ready(timeout).await?;
+    tokio::spawn(ha::membership::run_membership(std::sync::Arc::clone(&env)));
     let mysql_listener = tokio::net::TcpListener::bind(any(env.config.query_port)).await?;
     let http_listener = tokio::net::TcpListener::bind(any(env.config.http_port)).await?;
     tokio::spawn(cluster::heartbeat::run_heartbeats(std::sync::Arc::clone(
@@ -74,9 +89,8 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
             tracing::error!(error = %e, "frontend service failed");
         }
     });
-    txn::abort_unfinished(&env).await;
+    tokio::spawn(take_over_as_master(std::sync::Arc::clone(&env)));
     tokio::spawn(txn::run_txn_checker(std::sync::Arc::clone(&env)));
-    qe::materialized_view::resume_builds(&env);
     tokio::spawn(qe::dynamic_partition::run_scheduler(
         std::sync::Arc::clone(&env),
         std::time::Duration::from_secs(env.config.dynamic_partition_check_interval_seconds.max(1)),
@@ -92,6 +106,26 @@ pub async fn run(conf_path: PathBuf) -> Result<(), Box<dyn std::error::Error + S
         _ = tokio::signal::ctrl_c() => {
             info!("shutting down");
             Ok(())
+        }
+    }
+}
+
+/// Whenever this frontend becomes the master: aborts the load transactions the previous
+/// master (or this one before a restart) left running, since their coordinators' state is
+/// gone, and resumes materialized view and schema change builds.
+async fn take_over_as_master(env: std::sync::Arc<env::Env>) {
+    let mut metrics = env.raft.metrics();
+    let mut was_master = false;
+    loop {
+        let master = env.is_master();
+        if master && !was_master {
+            info!("this frontend is the master");
+            txn::abort_unfinished(&env).await;
+            qe::materialized_view::resume_builds(&env);
+        }
+        was_master = master;
+        if metrics.changed().await.is_err() {
+            return;
         }
     }
 }

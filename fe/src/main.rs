@@ -10,8 +10,8 @@ struct Args {
     /// Path of fe.conf; relative paths inside it resolve against its directory.
     #[arg(long, default_value = "conf/fe.conf")]
     conf: PathBuf,
-    /// Address of an existing FE to join (`host:edit_log_port`); accepted for
-    /// compatibility, multi-FE replication is not built yet.
+    /// Address of a member of the cluster to join (`host:edit_log_port`), for a new
+    /// frontend added with `ALTER SYSTEM ADD FOLLOWER|OBSERVER`.
     #[arg(long)]
     helper: Option<String>,
 }
@@ -19,11 +19,7 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    if let Some(h) = &args.helper {
-        eprintln!("doris-fe: not supported yet: joining an existing frontend ({h})");
-        std::process::exit(2);
-    }
-    if let Err(e) = doris_fe::run(args.conf).await {
+    if let Err(e) = doris_fe::run(args.conf, args.helper).await {
         eprintln!("doris-fe: {e}");
         std::process::exit(1);
     }

@@ -32,6 +32,8 @@ pub struct Cluster {
     fe: Node,
     fe_ports: FePorts,
     bes: Vec<(Node, BePorts)>,
+    /// Frontends added with [`Cluster::add_frontend`] (index `i` here is frontend `i + 1`).
+    more_fes: Vec<(Node, FePorts)>,
 }
 
 impl Cluster {
@@ -99,6 +101,7 @@ impl Cluster {
             fe,
             fe_ports,
             bes,
+            more_fes: Vec::new(),
         };
         cluster.fe.spawn()?;
         for (be, _) in &mut cluster.bes {
@@ -183,6 +186,9 @@ impl Cluster {
     /// The tail of every node's logs, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = self.fe.log_tail();
+        for (fe, _) in &self.more_fes {
+            out.push_str(&fe.log_tail());
+        }
         for (be, _) in &self.bes {
             out.push_str(&be.log_tail());
         }
@@ -210,6 +216,200 @@ impl Cluster {
                     .join("\t")
             })
             .collect()
+    }
+
+    /// Starts another frontend that joins with `--helper` (the first FE) and adds it on the
+    /// master (`ALTER SYSTEM ADD FOLLOWER|OBSERVER`); waits until the master shows it
+    /// joined and alive. Returns its index for the `*_frontend` methods (the first FE is 0).
+    pub async fn add_frontend(&mut self, observer: bool) -> usize {
+        let index = self.more_fes.len() + 1;
+        let result = async {
+            let p = free_ports(4)?;
+            let ports = FePorts {
+                query_port: p[0],
+                http_port: p[1],
+                rpc_port: p[2],
+                edit_log_port: p[3],
+            };
+            let mut node = Node::new_fe_named(&self.root, &format!("fe{index}"), ports)?;
+            node.extra_args = vec![
+                "--helper".into(),
+                format!("127.0.0.1:{}", self.fe_ports.edit_log_port),
+            ];
+            node.spawn()?;
+            self.more_fes.push((node, ports));
+            let role = if observer { "OBSERVER" } else { "FOLLOWER" };
+            let sql = format!(
+                "ALTER SYSTEM ADD {role} \"127.0.0.1:{}\"",
+                ports.edit_log_port
+            );
+            let master = self
+                .master_index()
+                .await
+                .ok_or_else(|| HarnessError::NotReady {
+                    what: "an FE master".into(),
+                    secs: 0,
+                    last_error: "no master".into(),
+                    logs: self.logs(),
+                })?;
+            let mut conn = self.connect_frontend(master).await;
+            mysql::query(&mut conn, &sql)
+                .await
+                .map_err(|error| HarnessError::Sql { sql, error })?;
+            self.wait_frontend_joined(ports.edit_log_port).await?;
+            self.wait_frontend_ready(index).await
+        }
+        .await;
+        if let Err(e) = result {
+            panic!("adding frontend {index} failed: {e}");
+        }
+        index
+    }
+
+    /// The ports of frontend `i` (0: the first FE).
+    pub fn frontend_ports(&self, i: usize) -> FePorts {
+        match i {
+            0 => self.fe_ports,
+            _ => self.more_fes[i - 1].1,
+        }
+    }
+
+    /// Number of frontends.
+    pub fn num_fe(&self) -> usize {
+        1 + self.more_fes.len()
+    }
+
+    fn frontend_node(&mut self, i: usize) -> &mut Node {
+        match i {
+            0 => &mut self.fe,
+            _ => &mut self.more_fes[i - 1].0,
+        }
+    }
+
+    /// Whether frontend `i`'s process runs.
+    pub fn frontend_running(&mut self, i: usize) -> bool {
+        self.frontend_node(i).is_running()
+    }
+
+    /// A connection to frontend `i`; panics with the logs if that fails.
+    pub async fn connect_frontend(&self, i: usize) -> Conn {
+        let port = self.frontend_ports(i).query_port;
+        match mysql::connect(mysql::opts(port, None)).await {
+            Ok(c) => c,
+            Err(e) => panic!(
+                "cannot connect to frontend {i} (port {port}): {e}\n{}",
+                self.logs()
+            ),
+        }
+    }
+
+    /// SIGKILLs frontend `i`.
+    pub fn kill_frontend(&mut self, i: usize) {
+        if let Err(e) = self.frontend_node(i).kill() {
+            panic!("cannot kill frontend {i}: {e}");
+        }
+    }
+
+    /// Starts frontend `i` again (same conf and meta_dir) and waits until it answers.
+    pub async fn restart_frontend(&mut self, i: usize) {
+        let result = async {
+            let node = self.frontend_node(i);
+            node.kill()?;
+            node.spawn()?;
+            self.wait_frontend_ready(i).await
+        }
+        .await;
+        if let Err(e) = result {
+            panic!("restarting frontend {i} failed: {e}");
+        }
+    }
+
+    /// The frontend that running frontends report as master (`SHOW FRONTENDS` IsMaster),
+    /// if the first one that answers knows one and it is running.
+    pub async fn master_index(&mut self) -> Option<usize> {
+        for i in 0..self.num_fe() {
+            if !self.frontend_running(i) {
+                continue;
+            }
+            let port = self.frontend_ports(i).query_port;
+            let Ok(mut conn) = mysql::connect(mysql::opts(port, None)).await else {
+                continue;
+            };
+            let Ok(out) = mysql::query(&mut conn, "SHOW FRONTENDS").await else {
+                continue;
+            };
+            let _ = conn.disconnect().await;
+            let master_port = out
+                .rows()
+                .iter()
+                .find(|r| r.get(8).and_then(|c| c.as_deref()) == Some("true"))
+                .and_then(|r| {
+                    r.get(2)
+                        .and_then(|c| c.as_deref())
+                        .and_then(|p| p.parse().ok())
+                });
+            let index = (0..self.num_fe())
+                .find(|&j| Some(self.frontend_ports(j).edit_log_port) == master_port);
+            if let Some(j) = index.filter(|&j| self.frontend_running(j)) {
+                return Some(j);
+            }
+        }
+        None
+    }
+
+    async fn wait_frontend_joined(&mut self, edit_log_port: u16) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(master) = self.master_index().await {
+                let port = self.frontend_ports(master).query_port;
+                if let Ok(mut conn) = mysql::connect(mysql::opts(port, None)).await {
+                    if let Ok(out) = mysql::query(&mut conn, "SHOW FRONTENDS").await {
+                        let joined = out.rows().iter().any(|r| {
+                            let cell = |k: usize| r.get(k).and_then(|c| c.as_deref());
+                            cell(2) == Some(edit_log_port.to_string().as_str())
+                                && cell(10) == Some("true")
+                                && cell(11) == Some("true")
+                        });
+                        if joined {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::NotReady {
+                    what: format!("frontend with edit_log_port {edit_log_port} to join"),
+                    secs: START_TIMEOUT.as_secs(),
+                    last_error: "not joined".into(),
+                    logs: self.logs(),
+                });
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    async fn wait_frontend_ready(&mut self, i: usize) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let port = self.frontend_ports(i).query_port;
+        loop {
+            self.frontend_node(i).check_alive()?;
+            if let Ok(mut conn) = mysql::connect(mysql::opts(port, None)).await {
+                let ok = mysql::query(&mut conn, "SELECT 1").await.is_ok();
+                let _ = conn.disconnect().await;
+                if ok {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::NotReady {
+                    what: format!("frontend {i} (query_port {port})"),
+                    secs: START_TIMEOUT.as_secs(),
+                    last_error: "no answer to SELECT 1".into(),
+                    logs: self.logs(),
+                });
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
     }
 
     /// SIGKILLs the FE (no-op if it is not running).
@@ -384,6 +584,9 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.fe.kill();
+        for (fe, _) in &mut self.more_fes {
+            let _ = fe.kill();
+        }
         for (be, _) in &mut self.bes {
             let _ = be.kill();
         }

@@ -67,13 +67,20 @@ pub struct Node {
     pub conf_path: PathBuf,
     pub log_dir: PathBuf,
     binary: PathBuf,
+    /// Arguments after `--conf <path>` (an FE's `--helper host:port`).
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
 impl Node {
     /// Creates `root/fe` with `fe.conf`, `meta/` and `log/`.
     pub fn new_fe(root: &Path, ports: FePorts) -> Result<Node, HarnessError> {
-        let node = Node::layout(root, "fe".to_string(), NodeKind::Fe)?;
+        Node::new_fe_named(root, "fe", ports)
+    }
+
+    /// Creates `root/<name>` with `fe.conf`, `meta/` and `log/` (several FEs of a cluster).
+    pub fn new_fe_named(root: &Path, name: &str, ports: FePorts) -> Result<Node, HarnessError> {
+        let node = Node::layout(root, name.to_string(), NodeKind::Fe)?;
         let meta_dir = node.dir.join("meta");
         create_dir(&meta_dir)?;
         let conf = format!(
@@ -83,7 +90,7 @@ impl Node {
              http_port = {}\n\
              rpc_port = {}\n\
              edit_log_port = {}\n\
-             meta_dir = ../fe/meta\n\
+             meta_dir = ../{name}/meta\n\
              sys_log_dir = {}\n",
             ports.query_port,
             ports.http_port,
@@ -145,6 +152,7 @@ impl Node {
             conf_path,
             log_dir,
             binary,
+            extra_args: Vec::new(),
             child: None,
         })
     }
@@ -160,6 +168,7 @@ impl Node {
         let child = Command::new(&self.binary)
             .arg("--conf")
             .arg(&self.conf_path)
+            .args(&self.extra_args)
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(stdout)

@@ -13,8 +13,11 @@ use crate::env::Env;
 pub async fn run_heartbeats(env: Arc<Env>) {
     let interval = Duration::from_secs(env.config.heartbeat_interval_second.max(1));
     loop {
-        heartbeat_all(&env).await;
-        super::report::refresh_tablet_stats(&env).await;
+        // Only the master talks to backends: they follow whoever heartbeats them.
+        if env.is_master() {
+            heartbeat_all(&env).await;
+            super::report::refresh_tablet_stats(&env).await;
+        }
         tokio::time::sleep(interval).await;
     }
 }

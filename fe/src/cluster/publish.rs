@@ -89,6 +89,9 @@ fn mark_visible(env: &Env, txn_id: i64) -> Result<()> {
 pub async fn run_publish_retries(env: Arc<Env>) {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
+        if !env.is_master() {
+            continue;
+        }
         let pending: Vec<CommittedTxn> = env
             .catalog
             .read()

@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod state_machine;
 
@@ -34,6 +35,9 @@ pub struct FeNode {
     pub http_port: u16,
     pub query_port: u16,
     pub rpc_port: u16,
+    /// FOLLOWER or OBSERVER: what `ALTER SYSTEM ADD ...` asked this frontend to be.
+    #[serde(default)]
+    pub role: String,
 }
 
 openraft::declare_raft_types!(

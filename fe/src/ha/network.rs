@@ -3,12 +3,16 @@
 //! [`RaftService`] serves a peer's calls into the local [`openraft::Raft`]. Requests and
 //! replies travel as JSON; a snapshot chunk's bytes go beside the JSON, not inside it.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use doris_proto::frontend_raft_service_client::FrontendRaftServiceClient;
 use doris_proto::frontend_raft_service_server::FrontendRaftService;
-use doris_proto::{Channels, RaftPayload, MAX_MESSAGE_BYTES};
+use doris_proto::{
+    Channels, ClusterInfoRequest, ClusterInfoResponse, FrontendStatusRequest,
+    FrontendStatusResponse, RaftPayload, MAX_MESSAGE_BYTES,
+};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -29,9 +33,19 @@ type Raft = openraft::Raft<TypeConfig>;
 type RpcResult<T, E = RaftError<u64>> = Result<T, RPCError<u64, FeNode, E>>;
 
 /// Creates the connections to peers (channels are shared and reused).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Network {
     channels: Arc<Channels>,
+    cluster_id: i64,
+}
+
+impl Network {
+    pub fn new(channels: Arc<Channels>, cluster_id: i64) -> Self {
+        Self {
+            channels,
+            cluster_id,
+        }
+    }
 }
 
 /// openraft's handle to one peer.
@@ -39,6 +53,7 @@ pub struct PeerConnection {
     target: u64,
     node: FeNode,
     channels: Arc<Channels>,
+    cluster_id: i64,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -49,6 +64,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             node: node.clone(),
             channels: Arc::clone(&self.channels),
+            cluster_id: self.cluster_id,
         }
     }
 }
@@ -62,6 +78,20 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Status> {
 }
 
 impl PeerConnection {
+    /// A request to the peer: `rpc` as JSON, `data` beside it, our cluster id.
+    fn payload<T: Serialize, E: std::error::Error>(
+        &self,
+        rpc: &T,
+        data: Vec<u8>,
+    ) -> RpcResult<RaftPayload, E> {
+        let json = encode(rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        Ok(RaftPayload {
+            json,
+            data,
+            cluster_id: self.cluster_id,
+        })
+    }
+
     fn client(&self) -> Result<FrontendRaftServiceClient<Channel>, Unreachable> {
         let channel = self
             .channels
@@ -110,12 +140,8 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<u64>> {
-        let json = encode(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let payload = self.payload(&rpc, Vec::new())?;
         let mut client = self.client()?;
-        let payload = RaftPayload {
-            json,
-            data: Vec::new(),
-        };
         let reply = client
             .append_entries(with_timeout(payload, &option))
             .await
@@ -129,10 +155,10 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>> {
         let data = std::mem::take(&mut rpc.data);
-        let json = encode(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let payload = self.payload(&rpc, data)?;
         let mut client = self.client()?;
         let reply = client
-            .install_snapshot(with_timeout(RaftPayload { json, data }, &option))
+            .install_snapshot(with_timeout(payload, &option))
             .await
             .map_err(|s| self.transport_error(s))?;
         self.reply(reply.into_inner())
@@ -143,30 +169,58 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> RpcResult<VoteResponse<u64>> {
-        let json = encode(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let payload = self.payload(&rpc, Vec::new())?;
         let mut client = self.client()?;
         let reply = client
-            .vote(with_timeout(
-                RaftPayload {
-                    json,
-                    data: Vec::new(),
-                },
-                &option,
-            ))
+            .vote(with_timeout(payload, &option))
             .await
             .map_err(|s| self.transport_error(s))?;
         self.reply(reply.into_inner())
     }
 }
 
+/// What this frontend reports about itself (`FrontendStatus`).
+pub type StatusFn = Arc<dyn Fn() -> FrontendStatusResponse + Send + Sync>;
+
 /// Serves peers' Raft calls into the local node.
 pub struct RaftService {
     raft: Raft,
+    cluster_id: i64,
+    status: StatusFn,
+    /// When a leader last sent entries, a heartbeat or a snapshot here (ms since epoch).
+    last_leader_contact_ms: Arc<AtomicI64>,
 }
 
 impl RaftService {
-    pub fn new(raft: Raft) -> Self {
-        Self { raft }
+    pub fn new(
+        raft: Raft,
+        cluster_id: i64,
+        status: StatusFn,
+        last_leader_contact_ms: Arc<AtomicI64>,
+    ) -> Self {
+        Self {
+            raft,
+            cluster_id,
+            status,
+            last_leader_contact_ms,
+        }
+    }
+
+    /// Refuses a frontend of another cluster.
+    fn check_cluster(&self, cluster_id: i64) -> Result<(), Status> {
+        if cluster_id == self.cluster_id {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!(
+                "frontend of cluster {cluster_id} refused: this is cluster {}",
+                self.cluster_id
+            )))
+        }
+    }
+
+    fn leader_contact(&self) {
+        self.last_leader_contact_ms
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
 }
 
@@ -174,6 +228,7 @@ fn payload<T: Serialize>(result: &T) -> Result<Response<RaftPayload>, Status> {
     Ok(Response::new(RaftPayload {
         json: encode(result)?,
         data: Vec::new(),
+        cluster_id: 0,
     }))
 }
 
@@ -183,12 +238,17 @@ impl FrontendRaftService for RaftService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let rpc: AppendEntriesRequest<TypeConfig> = decode(&request.into_inner().json)?;
+        let request = request.into_inner();
+        self.check_cluster(request.cluster_id)?;
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(&request.json)?;
+        self.leader_contact();
         payload(&self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let rpc: VoteRequest<u64> = decode(&request.into_inner().json)?;
+        let request = request.into_inner();
+        self.check_cluster(request.cluster_id)?;
+        let rpc: VoteRequest<u64> = decode(&request.json)?;
         payload(&self.raft.vote(rpc).await)
     }
 
@@ -196,9 +256,28 @@ impl FrontendRaftService for RaftService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let RaftPayload { json, data } = request.into_inner();
-        let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&json)?;
-        rpc.data = data;
+        let request = request.into_inner();
+        self.check_cluster(request.cluster_id)?;
+        let mut rpc: InstallSnapshotRequest<TypeConfig> = decode(&request.json)?;
+        rpc.data = request.data;
+        self.leader_contact();
         payload(&self.raft.install_snapshot(rpc).await)
+    }
+
+    async fn cluster_info(
+        &self,
+        _request: Request<ClusterInfoRequest>,
+    ) -> Result<Response<ClusterInfoResponse>, Status> {
+        Ok(Response::new(ClusterInfoResponse {
+            cluster_id: self.cluster_id,
+        }))
+    }
+
+    async fn frontend_status(
+        &self,
+        request: Request<FrontendStatusRequest>,
+    ) -> Result<Response<FrontendStatusResponse>, Status> {
+        self.check_cluster(request.into_inner().cluster_id)?;
+        Ok(Response::new((self.status)()))
     }
 }

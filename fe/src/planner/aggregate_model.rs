@@ -227,10 +227,13 @@ mod tests {
     async fn context(dir: &std::path::Path) -> SessionContext {
         let text = format!("meta_dir = {}\n", dir.join("meta").display());
         let conf = ConfFile::parse(&text, &dir.join("fe.conf")).expect("conf");
-        let env = Env::open(crate::config::FeConfig::from_conf(&conf).expect("config"))
-            .await
-            .expect("env");
-        env.wait_ready(std::time::Duration::from_secs(30))
+        let env = Env::open(
+            crate::config::FeConfig::from_conf(&conf).expect("config"),
+            None,
+        )
+        .await
+        .expect("env");
+        env.wait_ready(Some(std::time::Duration::from_secs(30)))
             .await
             .expect("ready");
         env.log_and_apply(JournalEntry::CreateDatabase {

@@ -980,12 +980,26 @@ pub async fn alter_system(env: &Arc<Env>, a: AlterSystem) -> Result<QueryOutput>
             }
             Ok(QueryOutput::ok())
         }
-        AlterSystem::AddFollower(_)
-        | AlterSystem::AddObserver(_)
-        | AlterSystem::DropFollower(_)
-        | AlterSystem::DropObserver(_) => Err(FeError::NotSupported(
-            "adding or dropping frontends (FE replication comes with the Raft work)".into(),
-        )),
+        AlterSystem::AddFollower(endpoint) => {
+            crate::ha::membership::add_frontend(env, &endpoint, crate::ha::membership::FOLLOWER)
+                .await?;
+            Ok(QueryOutput::ok())
+        }
+        AlterSystem::AddObserver(endpoint) => {
+            crate::ha::membership::add_frontend(env, &endpoint, crate::ha::membership::OBSERVER)
+                .await?;
+            Ok(QueryOutput::ok())
+        }
+        AlterSystem::DropFollower(endpoint) => {
+            crate::ha::membership::drop_frontend(env, &endpoint, crate::ha::membership::FOLLOWER)
+                .await?;
+            Ok(QueryOutput::ok())
+        }
+        AlterSystem::DropObserver(endpoint) => {
+            crate::ha::membership::drop_frontend(env, &endpoint, crate::ha::membership::OBSERVER)
+                .await?;
+            Ok(QueryOutput::ok())
+        }
     }
 }
 

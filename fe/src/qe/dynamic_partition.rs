@@ -327,6 +327,9 @@ pub async fn schedule_table(env: &Arc<Env>, db: &str, db_id: i64, table: &Table)
 pub async fn run_scheduler(env: Arc<Env>, interval: Duration) {
     loop {
         tokio::time::sleep(interval).await;
+        if !env.is_master() {
+            continue;
+        }
         let tables: Vec<(String, i64, i64)> = {
             let catalog = env.catalog.read();
             catalog

@@ -437,6 +437,10 @@ pub async fn drop(
 /// Retries every few seconds until it succeeds or the index is gone.
 pub async fn run_build(env: Arc<Env>, db_id: i64, table_id: i64, index_id: i64) {
     loop {
+        // A new master resumes the build (see `resume_builds`).
+        if !env.is_master() {
+            return;
+        }
         match build_once(&env, db_id, table_id, index_id).await {
             Ok(true) => return,
             Ok(false) => {}

@@ -553,29 +553,69 @@ pub fn backends(env: &Arc<Env>) -> Result<QueryOutput> {
     )
 }
 
+/// `SHOW FRONTENDS`: the Raft members (voters are FOLLOWERs, learners OBSERVERs or
+/// FOLLOWERs still catching up, `Join` false), with what each last reported.
 pub fn frontends(env: &Env) -> Result<QueryOutput> {
-    let c = &env.config;
-    let row = vec![
-        s(format!("fe_127.0.0.1_{}", c.edit_log_port)),
-        s("127.0.0.1"),
-        s(c.edit_log_port),
-        s(c.http_port),
-        s(c.query_port),
-        s(c.rpc_port),
-        s(-1),
-        s("FOLLOWER"),
-        s(true),
-        s(env.cluster_id),
-        s(true),
-        s(true),
-        s(env.last_journal_id()),
-        s(fmt_time(env.start_time_ms)),
-        s(fmt_time(chrono::Utc::now().timestamp_millis())),
-        s(true),
-        s(""),
-        s(concat!("doris-rs-", env!("CARGO_PKG_VERSION"))),
-        s(true),
-    ];
+    let metrics = env.raft.metrics().borrow().clone();
+    let membership = metrics.membership_config.membership().clone();
+    let voters: Vec<u64> = membership.voter_ids().collect();
+    let state = env.frontend_state.read();
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut rows = Vec::new();
+    for (id, node) in membership.nodes() {
+        let voter = voters.contains(id);
+        let me = *id == env.node_id;
+        let status = if me {
+            Some(env.status())
+        } else {
+            state.get(id).map(|st| st.reply.clone())
+        };
+        let heard = if me {
+            now
+        } else {
+            state.get(id).map_or(0, |st| st.last_heartbeat_ms)
+        };
+        // Alive: answered within the last few status rounds.
+        let alive = me || (heard > 0 && now - heard < 5_000);
+        let error = if me {
+            String::new()
+        } else {
+            state.get(id).map(|st| st.error.clone()).unwrap_or_default()
+        };
+        let port = |p: Option<i32>| p.filter(|p| *p > 0).map_or(-1, i64::from);
+        let role = if voter || node.role.is_empty() {
+            crate::ha::membership::FOLLOWER
+        } else {
+            node.role.as_str()
+        };
+        rows.push(vec![
+            s(format!("fe_{}_{}", node.host, node.edit_log_port)),
+            s(&node.host),
+            s(node.edit_log_port),
+            s(port(status.as_ref().map(|st| st.http_port))),
+            s(port(status.as_ref().map(|st| st.query_port))),
+            s(port(status.as_ref().map(|st| st.rpc_port))),
+            s(-1),
+            s(role),
+            s(metrics.current_leader == Some(*id)),
+            s(env.cluster_id),
+            s(voter || role == crate::ha::membership::OBSERVER),
+            s(alive),
+            s(status.as_ref().map_or(0, |st| st.replayed_journal_id)),
+            s(status
+                .as_ref()
+                .map_or(String::from("NULL"), |st| fmt_time(st.start_time_ms))),
+            s(if heard > 0 {
+                fmt_time(heard)
+            } else {
+                "NULL".into()
+            }),
+            s(metrics.current_leader == Some(*id)),
+            s(error),
+            s(status.map_or(String::new(), |st| st.version)),
+            s(me),
+        ]);
+    }
     QueryOutput::strings(
         &[
             "Name",
@@ -598,7 +638,7 @@ pub fn frontends(env: &Env) -> Result<QueryOutput> {
             "Version",
             "CurrentConnected",
         ],
-        vec![row],
+        rows,
     )
 }
 

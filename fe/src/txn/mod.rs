@@ -384,6 +384,9 @@ pub async fn backend_recovered(env: Arc<Env>, backend_id: i64, restarted: bool) 
 pub async fn run_txn_checker(env: Arc<Env>) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if !env.is_master() {
+            continue;
+        }
         let now = now_ms();
         let alive = env.alive_backends();
         let doomed: Vec<(i64, String)> = env
@@ -471,10 +474,13 @@ mod tests {
             dir.join("meta").display()
         );
         let conf = ConfFile::parse(&text, &dir.join("fe.conf")).expect("conf");
-        let env = Env::open(crate::config::FeConfig::from_conf(&conf).expect("config"))
-            .await
-            .expect("env");
-        env.wait_ready(std::time::Duration::from_secs(30))
+        let env = Env::open(
+            crate::config::FeConfig::from_conf(&conf).expect("config"),
+            None,
+        )
+        .await
+        .expect("env");
+        env.wait_ready(Some(std::time::Duration::from_secs(30)))
             .await
             .expect("ready");
         env
