@@ -70,15 +70,16 @@ pub fn node_id(host: &str, edit_log_port: u16) -> u64 {
     (u64::from(crc32fast::hash(host.as_bytes())) << 16) | u64::from(edit_log_port)
 }
 
-/// openraft's settings: heartbeats every 500 ms, a new election after 1.5-3 s without
-/// one, a snapshot (image) every `edit_log_roll_num` entries, after which older entries
-/// are purged except a tail for followers that are slightly behind.
+/// openraft's settings: heartbeats every 250 ms, a new election after 1-2 s without one
+/// (a killed master is replaced in a few seconds; Doris allows 10), a snapshot (image)
+/// every `edit_log_roll_num` entries, after which older entries are purged except a tail
+/// for followers that are slightly behind.
 pub fn raft_config(edit_log_roll_num: u64) -> Result<openraft::Config> {
     openraft::Config {
         cluster_name: "doris".into(),
-        heartbeat_interval: 500,
-        election_timeout_min: 1500,
-        election_timeout_max: 3000,
+        heartbeat_interval: 250,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(edit_log_roll_num.max(1)),
         max_in_snapshot_log_to_keep: edit_log_roll_num.clamp(1, 1000),
         ..Default::default()
