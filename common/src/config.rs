@@ -174,9 +174,12 @@ pub fn init_logging(
     std::fs::create_dir_all(log_dir)?;
     let file = tracing_appender::rolling::never(log_dir, format!("{name}.log"));
     let (writer, guard) = tracing_appender::non_blocking(file);
+    // openraft logs every failed replication retry (twice a second per unreachable FE);
+    // the FE logs each outage once itself.
+    let quiet = "openraft::replication=off,openraft::engine::handler::replication_handler=off";
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .or_else(|_| EnvFilter::try_new(format!("{level},{quiet}")))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{quiet}")));
     let file_layer = fmt::layer().with_writer(writer).with_ansi(false);
     let stderr_layer = std::env::var_os("DORIS_LOG_STDERR")
         .is_some()

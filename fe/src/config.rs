@@ -16,6 +16,9 @@ pub struct FeConfig {
     pub sys_log_dir: PathBuf,
     pub sys_log_level: String,
     pub edit_log_roll_num: u64,
+    /// A non-master frontend that has heard nothing from the master for this long refuses
+    /// queries rather than answer from stale metadata.
+    pub meta_delay_toleration_second: u64,
     pub heartbeat_interval_second: u64,
     pub max_backend_heartbeat_failure_tolerance_count: u32,
     pub qe_query_timeout_second: u64,
@@ -59,6 +62,7 @@ impl FeConfig {
             sys_log_dir: conf.get_path("sys_log_dir", "log"),
             sys_log_level: conf.get_or("sys_log_level", "info".to_string())?,
             edit_log_roll_num: conf.get_or("edit_log_roll_num", 50_000)?,
+            meta_delay_toleration_second: conf.get_or("meta_delay_toleration_second", 300)?,
             heartbeat_interval_second: conf.get_or("heartbeat_interval_second", 5)?,
             max_backend_heartbeat_failure_tolerance_count: conf
                 .get_or("max_backend_heartbeat_failure_tolerance_count", 1)?,

@@ -21,6 +21,9 @@ use crate::ha::state_machine::CatalogStateMachine;
 use crate::ha::{FeNode, TypeConfig};
 use crate::mysql::session::SessionRegistry;
 
+/// How long a metadata write waits for a majority of the FE followers.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// First id handed out in a new cluster (Doris starts its ids at 10000 too).
 const FIRST_ID: i64 = 10_000;
 
@@ -40,12 +43,15 @@ pub struct Env {
     pub last_leader_contact_ms: Arc<std::sync::atomic::AtomicI64>,
     /// The other frontends as last heard of (SHOW FRONTENDS).
     pub frontend_state: RwLock<HashMap<u64, crate::ha::membership::FrontendStatus>>,
-    next_id: Mutex<i64>,
+    next_id: Mutex<IdAllocator>,
     pub backend_state: RwLock<HashMap<i64, BackendState>>,
     /// Tablet sizes from the backends' reports (planner statistics; not persisted).
     pub tablet_stats: RwLock<HashMap<i64, TabletStat>>,
     pub clients: BackendClients,
     pub sessions: SessionRegistry,
+    /// On the master: the sessions of other frontends' connections that forwarded
+    /// statements here.
+    pub forwarded_sessions: crate::qe::forward::ForwardedSessions,
     /// Profiles of recent profiled queries.
     pub profiles: crate::qe::profile::ProfileStore,
     next_connection_id: AtomicU32,
@@ -131,11 +137,12 @@ impl Env {
             fe_channels: channels,
             last_leader_contact_ms: Arc::default(),
             frontend_state: RwLock::new(HashMap::new()),
-            next_id: Mutex::new(FIRST_ID),
+            next_id: Mutex::new(IdAllocator::default()),
             backend_state: RwLock::new(HashMap::new()),
             tablet_stats: RwLock::new(HashMap::new()),
             clients: BackendClients::default(),
             sessions: SessionRegistry::default(),
+            forwarded_sessions: Default::default(),
             profiles: Default::default(),
             next_connection_id: AtomicU32::new(1),
             publish_locks: Mutex::new(HashMap::new()),
@@ -145,7 +152,7 @@ impl Env {
     }
 
     /// Waits until a leader is known and this FE has applied every entry it had logged at
-    /// start (the replay), then sets the id allocator past the catalog's watermark.
+    /// start (the replay).
     /// `None` waits as long as it takes (a frontend waiting to be added to a cluster).
     pub async fn wait_ready(&self, timeout: Option<Duration>) -> Result<()> {
         let start = std::time::Instant::now();
@@ -183,7 +190,6 @@ impl Env {
             }
         }
         let catalog = self.catalog.read();
-        *self.next_id.lock() = catalog.id_watermark.max(FIRST_ID);
         info!(
             databases = catalog.databases.len(),
             backends = catalog.backends.len(),
@@ -199,35 +205,90 @@ impl Env {
     /// handed over (`block_in_place`) while Raft, on its own threads, commits and applies.
     pub fn log_and_apply(&self, entry: JournalEntry) -> Result<u64> {
         let raft = self.raft.clone();
-        let write = async move { raft.client_write(entry).await.map_err(Box::new) };
-        let result = tokio::task::block_in_place(|| futures::executor::block_on(write));
+        let write = async move {
+            tokio::time::timeout(WRITE_TIMEOUT, raft.client_write(entry))
+                .await
+                .map(|r| r.map_err(Box::new))
+        };
+        let result = tokio::task::block_in_place(|| self.raft_runtime.handle().block_on(write));
+        let Ok(result) = result else {
+            return Err(FeError::NotMaster(format!(
+                "metadata write not confirmed within {} s: a majority of the FE followers \
+                 is unreachable (it takes effect if they come back)",
+                WRITE_TIMEOUT.as_secs()
+            )));
+        };
         match result.map_err(|e| *e) {
             Ok(reply) => Ok(reply.log_id.index),
             Err(openraft::error::RaftError::APIError(
                 openraft::error::ClientWriteError::ForwardToLeader(f),
-            )) => Err(FeError::NotMaster(match f.leader_node {
-                Some(n) => format!(
-                    "this frontend is not the master; metadata changes go to the master at {}:{}",
-                    n.host, n.query_port
-                ),
-                None => "no frontend master elected; metadata cannot change now".into(),
-            })),
+            )) => Err(self.not_master(f.leader_id, f.leader_node)),
             Err(e) => Err(FeError::NotMaster(format!("metadata write failed: {e}"))),
         }
     }
 
-    /// Reserves `n` consecutive ids that are never reused, even after a crash.
+    /// The error for a metadata change asked of a frontend that is not the master.
+    fn not_master(&self, leader_id: Option<u64>, leader: Option<FeNode>) -> FeError {
+        FeError::NotMaster(match (leader_id, leader) {
+            (Some(id), Some(n)) => {
+                let query_port = self
+                    .frontend_state
+                    .read()
+                    .get(&id)
+                    .map_or(0, |st| st.reply.query_port);
+                format!(
+                    "this frontend is not the master; metadata changes go to the master at {}:{}",
+                    n.host, query_port
+                )
+            }
+            _ => "no frontend master elected; metadata cannot change now".into(),
+        })
+    }
+
+    /// Reserves `n` consecutive ids that are never reused, even after a crash or a change
+    /// of master.
     pub fn allocate_ids(&self, n: i64) -> Result<i64> {
-        let mut next = self.next_id.lock();
-        let first = *next;
+        let mut ids = self.next_id.lock();
+        let term = self.raft.metrics().borrow().current_term;
+        if ids.term != Some(term) {
+            // First ids of this term: start above everything earlier masters (or this one
+            // before a restart) reserved, which the catalog knows once it has applied the
+            // whole log up to this master's first entry.
+            self.catch_up_as_master()?;
+            ids.next = self.catalog.read().id_watermark.max(FIRST_ID);
+            ids.term = Some(term);
+        }
+        let first = ids.next;
         let end = first + n;
         if end > self.catalog.read().id_watermark {
             self.log_and_apply(JournalEntry::IdWatermark {
                 next_id: end + ID_BATCH,
             })?;
         }
-        *next = end;
+        ids.next = end;
         Ok(first)
+    }
+
+    /// Confirms this frontend is the master and waits until it has applied every entry
+    /// committed before (openraft's linearizable read barrier).
+    fn catch_up_as_master(&self) -> Result<()> {
+        let raft = self.raft.clone();
+        let barrier =
+            async move { tokio::time::timeout(WRITE_TIMEOUT, raft.ensure_linearizable()).await };
+        match tokio::task::block_in_place(|| self.raft_runtime.handle().block_on(barrier)) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(openraft::error::RaftError::APIError(
+                openraft::error::CheckIsLeaderError::ForwardToLeader(f),
+            ))) => Err(self.not_master(f.leader_id, f.leader_node)),
+            Ok(Err(e)) => Err(FeError::NotMaster(format!(
+                "this frontend cannot act as the master: {e}"
+            ))),
+            Err(_) => Err(FeError::NotMaster(format!(
+                "mastership not confirmed within {} s: a majority of the FE followers is \
+                 unreachable",
+                WRITE_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     pub fn allocate_id(&self) -> Result<i64> {
@@ -249,6 +310,16 @@ impl Env {
 
     /// What this frontend tells the others about itself (`FrontendStatus`).
     pub fn status(&self) -> doris_proto::FrontendStatusResponse {
+        let is_master = self.is_master();
+        let backends = if is_master {
+            self.backend_state
+                .read()
+                .iter()
+                .map(|(id, st)| st.to_proto(*id))
+                .collect()
+        } else {
+            Vec::new()
+        };
         doris_proto::FrontendStatusResponse {
             cluster_id: self.cluster_id,
             query_port: i32::from(self.config.query_port),
@@ -257,7 +328,8 @@ impl Env {
             replayed_journal_id: i64::try_from(self.last_journal_id()).unwrap_or(i64::MAX),
             start_time_ms: self.start_time_ms,
             version: concat!("doris-rs-", env!("CARGO_PKG_VERSION")).into(),
-            is_master: self.is_master(),
+            is_master,
+            backends,
         }
     }
 
@@ -290,6 +362,14 @@ impl Env {
             .copied()
             .collect()
     }
+}
+
+/// Hands out catalog ids on the master: `next` is valid within Raft term `term` (a new
+/// term starts again from the catalog's watermark).
+#[derive(Default)]
+struct IdAllocator {
+    term: Option<u64>,
+    next: i64,
 }
 
 /// The runtime Raft runs on, shut down (without waiting) when the FE state goes.

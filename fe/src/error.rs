@@ -58,6 +58,9 @@ pub enum FeError {
     /// A metadata write on a frontend that is not the master, or with no master elected.
     #[error("{0}")]
     NotMaster(String),
+    /// The master's answer to a statement this frontend forwarded to it.
+    #[error("{message}")]
+    Forwarded { code: u16, message: String },
 }
 
 impl FeError {
@@ -76,6 +79,7 @@ impl FeError {
             FeError::TableExists(_) => 1050,
             FeError::UnknownVariable(_) => 1193,
             FeError::AccessDenied(_) => 1045,
+            FeError::Forwarded { code, .. } => *code,
             _ => 1105,
         }
     }
@@ -84,6 +88,12 @@ impl FeError {
 impl From<DataFusionError> for FeError {
     fn from(e: DataFusionError) -> Self {
         classify_datafusion(e)
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for FeError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        FeError::Internal(e.to_string())
     }
 }
 

@@ -120,6 +120,9 @@ async fn take_over_as_master(env: std::sync::Arc<env::Env>) {
         let master = env.is_master();
         if master && !was_master {
             info!("this frontend is the master");
+            env.forwarded_sessions.clear();
+            // Backends follow whoever heartbeats them: tell them at once.
+            cluster::heartbeat::heartbeat_all(&env).await;
             txn::abort_unfinished(&env).await;
             qe::materialized_view::resume_builds(&env);
         }

@@ -1,14 +1,19 @@
 //! The FE's gRPC `FrontendService` on rpc_port: what a BE coordinating a stream load
 //! asks of the FE (authenticate and begin a transaction with the table's write plan,
-//! commit or pre-commit it, roll it back, and the two-phase commit's second phase).
+//! commit or pre-commit it, roll it back, and the two-phase commit's second phase); and
+//! what another frontend forwards to the master (statements that change metadata). On a
+//! frontend that is not the master, backends' load calls are relayed to the master.
 
 use std::sync::Arc;
 
+use doris_proto::frontend_service_client::FrontendServiceClient;
 use doris_proto::frontend_service_server::{FrontendService, FrontendServiceServer};
 use doris_proto::{
-    FeStatus, LoadTxn2PcRequest, LoadTxn2PcResponse, LoadTxnBeginRequest, LoadTxnBeginResponse,
-    LoadTxnCommitRequest, LoadTxnCommitResponse, LoadTxnRollbackRequest, LoadTxnRollbackResponse,
+    FeStatus, ForwardStatementRequest, ForwardStatementResponse, LoadTxn2PcRequest,
+    LoadTxn2PcResponse, LoadTxnBeginRequest, LoadTxnBeginResponse, LoadTxnCommitRequest,
+    LoadTxnCommitResponse, LoadTxnRollbackRequest, LoadTxnRollbackResponse,
 };
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use tracing::info;
 
@@ -23,12 +28,51 @@ pub async fn serve(
 ) -> std::result::Result<(), tonic::transport::Error> {
     info!(rpc_port = env.config.rpc_port, "frontend service listening");
     tonic::transport::Server::builder()
-        .add_service(FrontendServiceServer::new(FrontendImpl(env)))
+        .add_service(
+            FrontendServiceServer::new(FrontendImpl(env))
+                .max_decoding_message_size(doris_proto::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(doris_proto::MAX_MESSAGE_BYTES),
+        )
         .serve_with_incoming(doris_common::net::nodelay_incoming(listener))
         .await
 }
 
 struct FrontendImpl(Arc<Env>);
+
+/// Marks a load RPC that one frontend relayed to the master (never relayed again).
+const RELAYED: &str = "x-doris-relayed";
+
+/// Where a backend's load RPC is answered.
+enum Route<T> {
+    Here(Request<T>),
+    /// Relayed to the master's service.
+    Master(FrontendServiceClient<Channel>, Request<T>),
+}
+
+impl FrontendImpl {
+    /// A backend talks to the frontend that heartbeat it last, which may have just lost
+    /// mastership: on a frontend that is not the master, its load RPCs go to the master.
+    fn route<T>(&self, request: Request<T>) -> std::result::Result<Route<T>, Status> {
+        if self.0.is_master() {
+            return Ok(Route::Here(request));
+        }
+        if request.metadata().contains_key(RELAYED) {
+            return Err(Status::unavailable("this frontend is not the master"));
+        }
+        let (_, host, port) = crate::qe::forward::master_rpc_address(&self.0)
+            .ok_or_else(|| Status::unavailable("no frontend master is elected"))?;
+        let channel = self
+            .0
+            .fe_channels
+            .channel(&host, port)
+            .map_err(Status::unavailable)?;
+        let mut relayed = Request::new(request.into_inner());
+        relayed
+            .metadata_mut()
+            .insert(RELAYED, tonic::metadata::MetadataValue::from_static("1"));
+        Ok(Route::Master(FrontendServiceClient::new(channel), relayed))
+    }
+}
 
 fn ok() -> Option<FeStatus> {
     Some(FeStatus {
@@ -219,6 +263,10 @@ impl FrontendService for FrontendImpl {
         &self,
         request: Request<LoadTxnBeginRequest>,
     ) -> std::result::Result<Response<LoadTxnBeginResponse>, Status> {
+        let request = match self.route(request)? {
+            Route::Here(request) => request,
+            Route::Master(mut master, request) => return master.load_txn_begin(request).await,
+        };
         let req = request.into_inner();
         let label = req.label.clone();
         let resp = self.begin(req).unwrap_or_else(|e| {
@@ -241,6 +289,10 @@ impl FrontendService for FrontendImpl {
         &self,
         request: Request<LoadTxnCommitRequest>,
     ) -> std::result::Result<Response<LoadTxnCommitResponse>, Status> {
+        let request = match self.route(request)? {
+            Route::Here(request) => request,
+            Route::Master(mut master, request) => return master.load_txn_commit(request).await,
+        };
         let req = request.into_inner();
         let stats: LoadStats = req.stats.as_ref().map(Into::into).unwrap_or_default();
         let env = &self.0;
@@ -264,6 +316,10 @@ impl FrontendService for FrontendImpl {
         &self,
         request: Request<LoadTxnRollbackRequest>,
     ) -> std::result::Result<Response<LoadTxnRollbackResponse>, Status> {
+        let request = match self.route(request)? {
+            Route::Here(request) => request,
+            Route::Master(mut master, request) => return master.load_txn_rollback(request).await,
+        };
         let req = request.into_inner();
         let stats: LoadStats = req.stats.as_ref().map(Into::into).unwrap_or_default();
         let status = match crate::txn::abort(&self.0, req.txn_id, &req.reason, stats).await {
@@ -277,6 +333,10 @@ impl FrontendService for FrontendImpl {
         &self,
         request: Request<LoadTxn2PcRequest>,
     ) -> std::result::Result<Response<LoadTxn2PcResponse>, Status> {
+        let request = match self.route(request)? {
+            Route::Here(request) => request,
+            Route::Master(mut master, request) => return master.load_txn2_pc(request).await,
+        };
         let resp = match self.two_phase(request.into_inner()).await {
             Ok(txn_id) => LoadTxn2PcResponse {
                 status: ok(),
@@ -288,5 +348,21 @@ impl FrontendService for FrontendImpl {
             },
         };
         Ok(Response::new(resp))
+    }
+
+    async fn forward_statement(
+        &self,
+        request: Request<ForwardStatementRequest>,
+    ) -> std::result::Result<Response<ForwardStatementResponse>, Status> {
+        let req = request.into_inner();
+        if req.cluster_id != self.0.cluster_id {
+            return Err(Status::permission_denied(format!(
+                "frontend of cluster {} refused: this is cluster {}",
+                req.cluster_id, self.0.cluster_id
+            )));
+        }
+        Ok(Response::new(
+            crate::qe::forward::execute_forwarded(&self.0, req).await,
+        ))
     }
 }

@@ -34,6 +34,8 @@ pub struct Cluster {
     bes: Vec<(Node, BePorts)>,
     /// Frontends added with [`Cluster::add_frontend`] (index `i` here is frontend `i + 1`).
     more_fes: Vec<(Node, FePorts)>,
+    /// Appended to every FE's configuration.
+    fe_conf: String,
 }
 
 impl Cluster {
@@ -52,7 +54,13 @@ impl Cluster {
     /// [`Cluster::start`] with `be_conf` (lines of `key = value`) appended to every BE's
     /// configuration.
     pub async fn start_with_be_conf(num_be: usize, be_conf: &str) -> Cluster {
-        match Cluster::try_start_with(num_be, be_conf).await {
+        Cluster::start_with_conf(num_be, "", be_conf).await
+    }
+
+    /// [`Cluster::start`] with `fe_conf` and `be_conf` (lines of `key = value`) appended to
+    /// every FE's (also those added later) and every BE's configuration.
+    pub async fn start_with_conf(num_be: usize, fe_conf: &str, be_conf: &str) -> Cluster {
+        match Cluster::try_start_with(num_be, fe_conf, be_conf).await {
             Ok(c) => c,
             Err(e) => panic!("cannot start the test cluster: {e}"),
         }
@@ -60,10 +68,14 @@ impl Cluster {
 
     /// Like [`Cluster::start`], returning the error instead of panicking.
     pub async fn try_start(num_be: usize) -> Result<Cluster, HarnessError> {
-        Cluster::try_start_with(num_be, "").await
+        Cluster::try_start_with(num_be, "", "").await
     }
 
-    async fn try_start_with(num_be: usize, be_conf: &str) -> Result<Cluster, HarnessError> {
+    async fn try_start_with(
+        num_be: usize,
+        fe_conf: &str,
+        be_conf: &str,
+    ) -> Result<Cluster, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("doris-test-cluster-")
             .tempdir()
@@ -82,7 +94,7 @@ impl Cluster {
             rpc_port: ports[2],
             edit_log_port: ports[3],
         };
-        let fe = Node::new_fe(&root, fe_ports)?;
+        let fe = Node::new_fe(&root, fe_ports, fe_conf)?;
         let mut bes = Vec::with_capacity(num_be);
         for i in 0..num_be {
             let p = &ports[4 + 4 * i..8 + 4 * i];
@@ -102,6 +114,7 @@ impl Cluster {
             fe_ports,
             bes,
             more_fes: Vec::new(),
+            fe_conf: fe_conf.to_string(),
         };
         cluster.fe.spawn()?;
         for (be, _) in &mut cluster.bes {
@@ -231,7 +244,8 @@ impl Cluster {
                 rpc_port: p[2],
                 edit_log_port: p[3],
             };
-            let mut node = Node::new_fe_named(&self.root, &format!("fe{index}"), ports)?;
+            let mut node =
+                Node::new_fe_named(&self.root, &format!("fe{index}"), ports, &self.fe_conf)?;
             node.extra_args = vec![
                 "--helper".into(),
                 format!("127.0.0.1:{}", self.fe_ports.edit_log_port),

@@ -74,12 +74,18 @@ pub struct Node {
 
 impl Node {
     /// Creates `root/fe` with `fe.conf`, `meta/` and `log/`.
-    pub fn new_fe(root: &Path, ports: FePorts) -> Result<Node, HarnessError> {
-        Node::new_fe_named(root, "fe", ports)
+    pub fn new_fe(root: &Path, ports: FePorts, extra_conf: &str) -> Result<Node, HarnessError> {
+        Node::new_fe_named(root, "fe", ports, extra_conf)
     }
 
-    /// Creates `root/<name>` with `fe.conf`, `meta/` and `log/` (several FEs of a cluster).
-    pub fn new_fe_named(root: &Path, name: &str, ports: FePorts) -> Result<Node, HarnessError> {
+    /// Creates `root/<name>` with `fe.conf` (ending with `extra_conf`), `meta/` and `log/`
+    /// (several FEs of a cluster).
+    pub fn new_fe_named(
+        root: &Path,
+        name: &str,
+        ports: FePorts,
+        extra_conf: &str,
+    ) -> Result<Node, HarnessError> {
         let node = Node::layout(root, name.to_string(), NodeKind::Fe)?;
         let meta_dir = node.dir.join("meta");
         create_dir(&meta_dir)?;
@@ -91,7 +97,8 @@ impl Node {
              rpc_port = {}\n\
              edit_log_port = {}\n\
              meta_dir = ../{name}/meta\n\
-             sys_log_dir = {}\n",
+             sys_log_dir = {}\n\
+             {extra_conf}\n",
             ports.query_port,
             ports.http_port,
             ports.rpc_port,

@@ -1,13 +1,17 @@
-//! FE high availability: three FE followers, one observer and two BEs. Loads and DDL go
-//! to the master while the master and a follower are killed with SIGKILL and restarted in
-//! turn; a new master must be elected within 10 s each time. At the end every frontend
-//! has applied the same edit log and shows the same catalog, and every acknowledged
-//! insert is visible, with exact counts, through every frontend.
+//! FE high availability: three FE followers, one observer and two BEs. DDL, INSERTs and
+//! stream loads go through every frontend in turn (the others forward them to the master)
+//! while the master and a follower are killed with SIGKILL and restarted in turn; a new
+//! master must be elected within 10 s each time, and a client reads its own writes on the
+//! frontend it wrote through. Images are taken every 20 entries, so a frontend that was down
+//! catches up from an image. At the end every frontend has applied the same edit log and
+//! shows the same catalog, every acknowledged load is visible with exact counts through
+//! every frontend, and with a majority of the followers down writes fail with a clear error
+//! while reads go on.
 
 use std::time::{Duration, Instant};
 
 use regression_test::mysql::{query, QueryOutput};
-use regression_test::Cluster;
+use regression_test::{curl, Cluster};
 
 /// The master as the running frontends report it, waiting up to `within`.
 async fn wait_for_master(cluster: &mut Cluster, within: Duration) -> Option<usize> {
@@ -82,9 +86,80 @@ async fn catalog_digest(cluster: &Cluster, fe: usize) -> Vec<String> {
     out
 }
 
+/// Runs `sql` through frontend `fe`, or the next running one, retrying while the cluster
+/// settles; panics after 30 s. Returns the frontend used and the output.
+async fn on_frontend(cluster: &mut Cluster, fe: usize, sql: &str) -> (usize, QueryOutput) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut fe = fe % cluster.num_fe();
+    loop {
+        if cluster.frontend_running(fe) {
+            let mut conn = cluster.connect_frontend(fe).await;
+            match query(&mut conn, sql).await {
+                Ok(out) => return (fe, out),
+                Err(e) if Instant::now() > deadline => {
+                    panic!("`{sql}` failed on frontend {fe}: {e}\n{}", cluster.logs())
+                }
+                Err(_) => {}
+            }
+        }
+        fe = (fe + 1) % cluster.num_fe();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn count_rows(conn: &mut mysql_async::Conn) -> Result<i64, String> {
+    let out = query(conn, "SELECT count(*) FROM ha.t")
+        .await
+        .map_err(|e| e.to_string())?;
+    out.rows()[0][0]
+        .as_deref()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| "no count".to_string())
+}
+
+/// Waits until every frontend is alive and has applied the master's whole log, then checks
+/// that all show the same catalog and count `rows` rows in `ha.t`.
+async fn assert_converged(cluster: &mut Cluster, rows: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let master = wait_for_master(cluster, Duration::from_secs(10))
+            .await
+            .expect("a master");
+        let frontends = lines(&on_master(cluster, "SHOW FRONTENDS").await);
+        let journal_ids: Vec<&str> = frontends
+            .iter()
+            .map(|l| l.split('\t').nth(12).unwrap_or(""))
+            .collect();
+        let all_alive = frontends
+            .iter()
+            .all(|l| l.split('\t').nth(11) == Some("true"));
+        if all_alive && journal_ids.windows(2).all(|w| w[0] == w[1]) {
+            let digest = catalog_digest(cluster, master).await;
+            for fe in 0..cluster.num_fe() {
+                assert_eq!(
+                    catalog_digest(cluster, fe).await,
+                    digest,
+                    "frontend {fe}'s catalog differs from the master's"
+                );
+                let mut conn = cluster.connect_frontend(fe).await;
+                let count = count_rows(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("count on frontend {fe}: {e}"));
+                assert_eq!(count, rows, "frontend {fe}");
+            }
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "frontends did not converge: {frontends:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frontends_replicate_and_fail_over() {
-    let mut cluster = Cluster::start(2).await;
+    let mut cluster = Cluster::start_with_conf(2, "edit_log_roll_num = 20", "").await;
     let followers = [
         cluster.add_frontend(false).await,
         cluster.add_frontend(false).await,
@@ -92,35 +167,90 @@ async fn frontends_replicate_and_fail_over() {
     let observer = cluster.add_frontend(true).await;
     assert_eq!(cluster.num_fe(), 4);
 
-    on_master(&mut cluster, "CREATE DATABASE ha").await;
-    on_master(
+    // DDL through a follower and the observer: forwarded to the master.
+    on_frontend(&mut cluster, followers[0], "CREATE DATABASE ha").await;
+    on_frontend(
         &mut cluster,
+        observer,
         "CREATE TABLE ha.t (k INT, v INT) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 2 \
          PROPERTIES (\"replication_num\" = \"2\")",
     )
     .await;
 
     let mut acknowledged = 0i64;
+    let mut unsure = 0;
     let mut next_key = 0i64;
     let mut failovers = Vec::new();
+    let mut lost_txn_checked = false;
     for round in 0..4 {
-        // Loads through the master; only acknowledged ones are counted.
-        for _ in 0..5 {
-            let Some(master) = cluster.master_index().await else {
+        // INSERTs through every frontend in turn; only acknowledged ones are counted, and
+        // the client sees its insert at once on the frontend it used.
+        for i in 0..8 {
+            let fe = i % cluster.num_fe();
+            if !cluster.frontend_running(fe) {
                 continue;
-            };
-            let mut conn = cluster.connect_frontend(master).await;
+            }
+            let mut conn = cluster.connect_frontend(fe).await;
             let sql = format!("INSERT INTO ha.t VALUES ({next_key}, {round})");
             next_key += 1;
-            if query(&mut conn, &sql).await.is_ok() {
-                acknowledged += 1;
+            match query(&mut conn, &sql).await {
+                Ok(_) => {
+                    acknowledged += 1;
+                    let seen = count_rows(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("count on frontend {fe}: {e}"));
+                    if unsure == 0 {
+                        assert_eq!(seen, acknowledged, "frontend {fe} reads its own insert");
+                    } else {
+                        assert!(seen >= acknowledged, "frontend {fe} reads its own insert");
+                    }
+                }
+                Err(e) => {
+                    eprintln!("insert through frontend {fe} failed: {e}");
+                    unsure += 1;
+                }
             }
         }
-        on_master(
+        // A stream load sent to a frontend's HTTP port (307 to a BE, which asks the master).
+        let fe = (round + 1) % cluster.num_fe();
+        if cluster.frontend_running(fe) {
+            let rows: String = (0..3)
+                .map(|j| format!("{}\t{round}\n", next_key + j))
+                .collect();
+            next_key += 3;
+            let file = tempfile::NamedTempFile::new().expect("temp file");
+            std::fs::write(file.path(), rows).expect("write rows");
+            let url = format!(
+                "http://127.0.0.1:{}/api/ha/t/_stream_load",
+                cluster.frontend_ports(fe).http_port
+            );
+            let label = format!("ha_sl_{round}");
+            let (_, reply) =
+                curl::put(&url, "root:", &[("label", &label)], Some(file.path())).await;
+            if reply["Status"] == "Success" {
+                acknowledged += 3;
+            } else {
+                eprintln!("stream load through frontend {fe} failed: {reply}");
+                unsure += 1;
+            }
+        }
+        // DDL through a frontend that is (usually) not the master, visible there at once.
+        let (fe, _) = on_frontend(
             &mut cluster,
+            round + 1,
             &format!("CREATE TABLE ha.r{round} (k INT) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 1 PROPERTIES (\"replication_num\" = \"1\")"),
         )
         .await;
+        let mut conn = cluster.connect_frontend(fe).await;
+        let tables = lines(
+            &query(&mut conn, "SHOW TABLES FROM ha")
+                .await
+                .expect("show tables"),
+        );
+        assert!(
+            tables.contains(&format!("r{round}")),
+            "frontend {fe}: {tables:?}"
+        );
 
         // Even rounds kill the master, odd rounds a follower that is not the master.
         let master = wait_for_master(&mut cluster, Duration::from_secs(10))
@@ -135,6 +265,25 @@ async fn frontends_replicate_and_fail_over() {
                 .find(|&&f| f != master)
                 .expect("a follower")
         };
+        // A transaction open through another frontend when the master dies is lost as a
+        // whole, and COMMIT says so.
+        let mut open_txn = None;
+        if victim == master && !lost_txn_checked {
+            let fe = (0..cluster.num_fe())
+                .find(|&f| f != master)
+                .expect("a frontend");
+            let mut conn = cluster.connect_frontend(fe).await;
+            query(&mut conn, "BEGIN").await.expect("begin");
+            let sql = format!(
+                "INSERT INTO ha.t VALUES ({next_key}, -1), ({}, -1)",
+                next_key + 1
+            );
+            next_key += 2;
+            query(&mut conn, &sql)
+                .await
+                .expect("insert in a transaction");
+            open_txn = Some(conn);
+        }
         cluster.kill_frontend(victim);
         let start = Instant::now();
         let new_master = wait_for_master(&mut cluster, Duration::from_secs(10)).await;
@@ -150,55 +299,70 @@ async fn frontends_replicate_and_fail_over() {
         if victim == master {
             failovers.push(elapsed);
         }
-        // Writes work with one follower down.
-        on_master(&mut cluster, &format!("CREATE DATABASE ha_round{round}")).await;
+        if let Some(mut conn) = open_txn {
+            let err = query(&mut conn, "COMMIT")
+                .await
+                .expect_err("COMMIT of a transaction whose master died");
+            assert!(err.to_string().contains("transaction was lost"), "{err}");
+            lost_txn_checked = true;
+        }
+        // Writes work with one follower down, through any frontend.
+        on_frontend(
+            &mut cluster,
+            round,
+            &format!("CREATE DATABASE ha_round{round}"),
+        )
+        .await;
         cluster.restart_frontend(victim).await;
     }
+    assert!(lost_txn_checked);
     eprintln!("failovers (kill -9 of the master to a new master): {failovers:?}");
 
-    // Everyone catches up with the master's log.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let master = wait_for_master(&mut cluster, Duration::from_secs(10))
-            .await
-            .expect("a master");
-        let frontends = lines(&on_master(&mut cluster, "SHOW FRONTENDS").await);
-        let journal_ids: Vec<&str> = frontends
-            .iter()
-            .map(|l| l.split('\t').nth(12).unwrap_or(""))
-            .collect();
-        let all_alive = frontends
-            .iter()
-            .all(|l| l.split('\t').nth(11) == Some("true"));
-        if all_alive && journal_ids.windows(2).all(|w| w[0] == w[1]) {
-            let digest = catalog_digest(&cluster, master).await;
-            for fe in 0..cluster.num_fe() {
-                assert_eq!(
-                    catalog_digest(&cluster, fe).await,
-                    digest,
-                    "frontend {fe}'s catalog differs from the master's"
-                );
-            }
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "frontends did not converge: {frontends:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-
-    // Every acknowledged insert, through every frontend.
-    for fe in 0..cluster.num_fe() {
-        let mut conn = cluster.connect_frontend(fe).await;
-        let out = query(&mut conn, "SELECT count(*) FROM ha.t")
-            .await
-            .unwrap_or_else(|e| panic!("count on frontend {fe}: {e}"));
-        assert_eq!(
-            out.rows()[0][0].as_deref(),
-            Some(acknowledged.to_string().as_str()),
-            "frontend {fe}"
-        );
-    }
+    // Everyone catches up with the master's log, and every acknowledged load is there
+    // (an unacknowledged one failed cleanly: none of its rows are).
+    assert_converged(&mut cluster, acknowledged).await;
     assert!(acknowledged > 0);
+
+    // A frontend that joins late starts from the master's image: the start of the log is
+    // purged by now.
+    let late = cluster.add_frontend(true).await;
+    assert_converged(&mut cluster, acknowledged).await;
+    let log = std::fs::read_to_string(cluster.dir().join(format!("fe{late}/log/fe.log")))
+        .expect("the late frontend's log");
+    assert!(
+        log.contains("installed the master's image"),
+        "the late frontend did not start from an image"
+    );
+
+    // A majority of the followers down: no master, writes fail with a clear error, reads
+    // go on where the metadata is recent.
+    let master = wait_for_master(&mut cluster, Duration::from_secs(10))
+        .await
+        .expect("a master");
+    let other = *followers
+        .iter()
+        .chain(std::iter::once(&0))
+        .find(|&&f| f != master)
+        .expect("a follower");
+    cluster.kill_frontend(master);
+    cluster.kill_frontend(other);
+    let survivor = *followers
+        .iter()
+        .chain(std::iter::once(&0))
+        .find(|&&f| f != master && f != other)
+        .expect("a surviving follower");
+    for fe in [survivor, observer, late] {
+        let mut conn = cluster.connect_frontend(fe).await;
+        let err = query(&mut conn, "CREATE DATABASE ha_no_quorum")
+            .await
+            .expect_err("a write without a quorum");
+        assert!(
+            err.to_string().contains("metadata cannot change now"),
+            "{err}"
+        );
+        let count = count_rows(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("read on frontend {fe} without a master: {e}"));
+        assert_eq!(count, acknowledged, "frontend {fe} without a master");
+    }
 }

@@ -13,11 +13,12 @@ use crate::env::Env;
 pub async fn run_heartbeats(env: Arc<Env>) {
     let interval = Duration::from_secs(env.config.heartbeat_interval_second.max(1));
     loop {
-        // Only the master talks to backends: they follow whoever heartbeats them.
+        // Only the master heartbeats backends: they follow whoever heartbeats them. Every
+        // frontend reads their tablet reports (planner statistics).
         if env.is_master() {
             heartbeat_all(&env).await;
-            super::report::refresh_tablet_stats(&env).await;
         }
+        super::report::refresh_tablet_stats(&env).await;
         tokio::time::sleep(interval).await;
     }
 }

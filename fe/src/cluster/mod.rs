@@ -82,6 +82,47 @@ pub struct BackendState {
     pub failure_count: u32,
 }
 
+impl BackendState {
+    /// What the master tells the other frontends about backend `backend_id`.
+    pub fn to_proto(&self, backend_id: i64) -> doris_proto::BackendLiveness {
+        doris_proto::BackendLiveness {
+            backend_id,
+            alive: self.alive,
+            be_port: i32::from(self.be_port),
+            http_port: i32::from(self.http_port),
+            brpc_port: i32::from(self.brpc_port),
+            last_heartbeat_ms: self.last_heartbeat_ms,
+            last_start_time_ms: self.last_start_time_ms,
+            tablet_num: self.tablet_num,
+            data_used_bytes: self.data_used_bytes,
+            disk_total_bytes: self.disk_total_bytes,
+            disk_available_bytes: self.disk_available_bytes,
+            version: self.version.clone(),
+            err_msg: self.err_msg.clone(),
+        }
+    }
+
+    /// A backend's state as the master reported it.
+    pub fn from_proto(p: &doris_proto::BackendLiveness) -> Self {
+        let port = |p: i32| u16::try_from(p).unwrap_or(0);
+        Self {
+            alive: p.alive,
+            be_port: port(p.be_port),
+            http_port: port(p.http_port),
+            brpc_port: port(p.brpc_port),
+            last_heartbeat_ms: p.last_heartbeat_ms,
+            last_start_time_ms: p.last_start_time_ms,
+            tablet_num: p.tablet_num,
+            data_used_bytes: p.data_used_bytes,
+            disk_total_bytes: p.disk_total_bytes,
+            disk_available_bytes: p.disk_available_bytes,
+            version: p.version.clone(),
+            err_msg: p.err_msg.clone(),
+            failure_count: 0,
+        }
+    }
+}
+
 /// gRPC channels to backends, one per address, created lazily and reused.
 #[derive(Default)]
 pub struct BackendClients {

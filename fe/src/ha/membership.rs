@@ -8,7 +8,8 @@
 //!
 //! A new FE started with `--helper host:edit_log_port` takes the helper's cluster id
 //! ([`join_cluster`]) and waits for the master to add it. Every FE asks the others for their
-//! ports and progress (`FrontendStatus`) for `SHOW FRONTENDS`.
+//! ports and progress (`FrontendStatus`) for `SHOW FRONTENDS`; the master's answer also
+//! carries its view of the backends, which the other frontends adopt.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -21,6 +22,7 @@ use openraft::ChangeMembers;
 use tracing::{info, warn};
 
 use super::FeNode;
+use crate::cluster::BackendState;
 use crate::env::Env;
 use crate::error::{FeError, Result};
 
@@ -235,9 +237,15 @@ async fn poll_status(env: &Arc<Env>) {
                 .await
         }
         .await;
+        if let Ok(reply) = &reply {
+            adopt_backend_states(env, id, reply.get_ref());
+        }
         let mut state = env.frontend_state.write();
         match reply {
             Ok(reply) => {
+                if state.get(&id).is_some_and(|st| !st.error.is_empty()) {
+                    info!(host = %node.host, port = node.edit_log_port, "frontend reachable again");
+                }
                 state.insert(
                     id,
                     FrontendStatus {
@@ -254,8 +262,28 @@ async fn poll_status(env: &Arc<Env>) {
                     last_heartbeat_ms: 0,
                     error: String::new(),
                 });
+                if entry.error.is_empty() {
+                    // Logged once per outage: openraft's own per-retry replication
+                    // warnings are filtered out of the log (see `init_logging`).
+                    warn!(host = %node.host, port = node.edit_log_port, error = %e.message(),
+                        "frontend unreachable");
+                }
                 entry.error = e.message().to_string();
             }
         }
+    }
+}
+
+/// On a frontend that is not the master: takes the master's view of the backends (only the
+/// master heartbeats them), so that this frontend can plan queries and redirect loads.
+fn adopt_backend_states(env: &Env, from: u64, reply: &FrontendStatusResponse) {
+    let leader = env.raft.metrics().borrow().current_leader;
+    if !reply.is_master || leader != Some(from) || env.is_master() {
+        return;
+    }
+    let mut states = env.backend_state.write();
+    states.clear();
+    for b in &reply.backends {
+        states.insert(b.backend_id, BackendState::from_proto(b));
     }
 }

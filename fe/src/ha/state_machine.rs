@@ -195,7 +195,7 @@ impl RaftStateMachine<TypeConfig> for CatalogStateMachine {
         *self.catalog.write() = catalog;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        info!(snapshot = %meta.snapshot_id, "installed a raft snapshot from the leader");
+        info!(snapshot = %meta.snapshot_id, "installed the master's image (raft snapshot)");
         Ok(())
     }
 

@@ -130,6 +130,7 @@ impl Shim {
                 warnings: Vec::new(),
                 info,
                 txn: None,
+                forward: Default::default(),
             },
             env,
             salt,
@@ -229,15 +230,14 @@ impl Drop for Shim {
     fn drop(&mut self) {
         self.env.sessions.unregister(self.session.connection_id);
         // A client that leaves inside BEGIN ... without COMMIT: nothing becomes visible.
-        if let Some((txn_id, _, _)) = self.session.txn.take().and_then(|t| t.started) {
+        if let Some(txn) = self.session.txn.take() {
             let env = Arc::clone(&self.env);
             tokio::spawn(async move {
                 let reason = "the client disconnected inside the transaction";
-                if let Err(e) = crate::txn::abort(&env, txn_id, reason, Default::default()).await {
-                    tracing::warn!(txn_id, error = %e, "could not abort the transaction");
-                }
+                qe::load::abandon(&env, Some(txn), reason).await;
             });
         }
+        qe::forward::close_session(&self.env, &self.session);
     }
 }
 

@@ -113,6 +113,8 @@ pub struct Session {
     pub info: Arc<Mutex<ProcessInfo>>,
     /// The transaction opened by `BEGIN`, until COMMIT or ROLLBACK.
     pub txn: Option<ExplicitTxn>,
+    /// Statements this connection ran on the master (on a frontend that is not it).
+    pub forward: crate::qe::forward::ForwardState,
 }
 
 /// An explicit transaction: its INSERTs write under sub-ids, COMMIT publishes them all.

@@ -100,6 +100,7 @@ fn session_for(session: &Session, db: &str) -> Session {
         warnings: Vec::new(),
         info: Arc::clone(&session.info),
         txn: None,
+        forward: session.forward.clone(),
     }
 }
 

@@ -65,6 +65,16 @@ pub async fn commit(env: &Arc<Env>, session: &mut Session) -> Result<QueryOutput
     })
 }
 
+/// Aborts the transaction a session left open (its client went away): nothing it wrote
+/// becomes visible.
+pub async fn abandon(env: &Arc<Env>, txn: Option<ExplicitTxn>, reason: &str) {
+    if let Some((txn_id, _, _)) = txn.and_then(|t| t.started) {
+        if let Err(e) = crate::txn::abort(env, txn_id, reason, Default::default()).await {
+            tracing::warn!(txn_id, error = %e, "could not abort the transaction");
+        }
+    }
+}
+
 /// ROLLBACK: nothing written since BEGIN becomes visible; the label is free again.
 pub async fn rollback(env: &Arc<Env>, session: &mut Session) -> Result<QueryOutput> {
     if let Some((txn_id, _, _)) = session.txn.take().and_then(|t| t.started) {

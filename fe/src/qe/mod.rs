@@ -4,7 +4,8 @@
 mod alter;
 mod ddl;
 pub mod dynamic_partition;
-mod load;
+pub mod forward;
+pub mod load;
 pub mod materialized_view;
 mod partition;
 mod proc;
@@ -30,6 +31,24 @@ pub async fn execute(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result
     let stmt = parse_statement(sql).map_err(|e| FeError::Syntax(e.to_string()))?;
     if !matches!(stmt, Statement::ShowWarnings | Statement::ShowErrors) {
         session.warnings.clear();
+    }
+    if let Some(out) = forward::check_txn_home(env, session, &stmt)? {
+        return Ok(out);
+    }
+    if !session.forward.is_master_copy && !env.is_master() {
+        if forward::needs_master(&stmt) {
+            let out = forward::forward(env, session, sql).await?;
+            if let Statement::Set(assignments) = stmt {
+                // The session's own assignments of a SET that also set globals.
+                let local: Vec<_> = assignments
+                    .into_iter()
+                    .filter(|a| a.scope != crate::sql::ast::VarScope::Global)
+                    .collect();
+                variables::set(env, session, local).await?;
+            }
+            return Ok(out);
+        }
+        check_metadata_fresh(env, &stmt)?;
     }
     match stmt {
         Statement::Query(text) => {
@@ -151,6 +170,44 @@ pub async fn execute(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result
             load::show_transaction(env, session, db.as_deref(), id, label.as_deref())
         }
     }
+}
+
+/// On a frontend that is not the master: refuses statements that read the catalog once the
+/// master has been silent for `meta_delay_toleration_second` (its metadata may be stale).
+fn check_metadata_fresh(env: &Env, stmt: &Statement) -> Result<()> {
+    let reads_catalog = !matches!(
+        stmt,
+        Statement::ShowFrontends
+            | Statement::ShowVariables { .. }
+            | Statement::ShowWarnings
+            | Statement::ShowErrors
+            | Statement::ShowProcesslist { .. }
+            | Statement::Set(_)
+            | Statement::Kill { .. }
+    );
+    let last = env
+        .last_leader_contact_ms
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let silent_ms = chrono::Utc::now().timestamp_millis() - last;
+    let limit_ms = i64::try_from(env.config.meta_delay_toleration_second)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000);
+    if reads_catalog && silent_ms > limit_ms {
+        return Err(FeError::NotMaster(if last == 0 {
+            "this frontend has not heard from the master since it started; its metadata \
+             may be stale, so it does not answer queries yet"
+                .into()
+        } else {
+            format!(
+                "this frontend has not heard from the master for {} s (more than \
+                 meta_delay_toleration_second = {}); its metadata may be stale, so it does \
+                 not answer queries until the master is back",
+                silent_ms / 1000,
+                env.config.meta_delay_toleration_second
+            )
+        }));
+    }
+    Ok(())
 }
 
 /// `USE db` / COM_INIT_DB.
