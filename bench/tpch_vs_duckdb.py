@@ -29,7 +29,6 @@ import pathlib
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 TPCH = REPO / "regression-test" / "tpch"
 sys.path.insert(0, str(TPCH))
 sys.dont_write_bytecode = True  # no __pycache__ in regression-test/tpch
+from benchlib import free_ports  # noqa: E402
 import duckdb_answers  # noqa: E402  (parse_ddl, load and cell formatting of the test answers)
 
 REL_TOLERANCE = 1e-6
@@ -155,16 +155,6 @@ def run_duckdb(args, tables, queries):
 
 
 # ---------------------------------------------------------------- our cluster
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
 
 def write_conf(template, path, overrides):
     """`template` (conf/fe.conf or conf/be.conf) with the values of `overrides` replaced; the

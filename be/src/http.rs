@@ -54,7 +54,7 @@ async fn health() -> Json<Value> {
 async fn tablets(State(backend): State<Arc<Backend>>) -> Json<Value> {
     let list: Vec<Value> = backend
         .engine
-        .tablet_stats()
+        .tablet_stats(&[])
         .into_iter()
         .map(|s| {
             json!({"tablet_id": s.tablet_id, "version": s.max_version, "row_count": s.row_count,

@@ -12,7 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use tracing::info;
 
 use crate::catalog::{Catalog, JournalEntry, ID_BATCH};
-use crate::cluster::{BackendClients, BackendState, TabletStat};
+use crate::cluster::{BackendClients, BackendState, TabletReports};
 use crate::config::FeConfig;
 use crate::error::{FeError, Result};
 use crate::ha::log_store::LogStore;
@@ -46,7 +46,7 @@ pub struct Env {
     next_id: Mutex<IdAllocator>,
     pub backend_state: RwLock<HashMap<i64, BackendState>>,
     /// Tablet sizes from the backends' reports (planner statistics; not persisted).
-    pub tablet_stats: RwLock<HashMap<i64, TabletStat>>,
+    pub tablet_stats: RwLock<TabletReports>,
     pub clients: BackendClients,
     pub sessions: SessionRegistry,
     /// On the master: the sessions of other frontends' connections that forwarded
@@ -139,7 +139,7 @@ impl Env {
             frontend_state: RwLock::new(HashMap::new()),
             next_id: Mutex::new(IdAllocator::default()),
             backend_state: RwLock::new(HashMap::new()),
-            tablet_stats: RwLock::new(HashMap::new()),
+            tablet_stats: RwLock::new(TabletReports::default()),
             clients: BackendClients::default(),
             sessions: SessionRegistry::default(),
             forwarded_sessions: Default::default(),

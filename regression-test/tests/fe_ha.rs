@@ -159,7 +159,12 @@ async fn assert_converged(cluster: &mut Cluster, rows: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frontends_replicate_and_fail_over() {
-    let mut cluster = Cluster::start_with_conf(2, "edit_log_roll_num = 20", "").await;
+    let mut cluster = Cluster::start_with_conf(
+        2,
+        "edit_log_roll_num = 20\nmeta_delay_toleration_second = 5",
+        "",
+    )
+    .await;
     let followers = [
         cluster.add_frontend(false).await,
         cluster.add_frontend(false).await,
@@ -333,9 +338,23 @@ async fn frontends_replicate_and_fail_over() {
         log.contains("installed the master's image"),
         "the late frontend did not start from an image"
     );
+    // DROP OBSERVER: it leaves the cluster.
+    let late_port = cluster.frontend_ports(late).edit_log_port;
+    on_master(
+        &mut cluster,
+        &format!("ALTER SYSTEM DROP OBSERVER \"127.0.0.1:{late_port}\""),
+    )
+    .await;
+    let frontends = lines(&on_master(&mut cluster, "SHOW FRONTENDS").await);
+    assert_eq!(frontends.len(), 4, "{frontends:?}");
+    assert!(!frontends
+        .iter()
+        .any(|l| l.split('\t').nth(2) == Some(late_port.to_string().as_str())));
+    cluster.kill_frontend(late);
 
     // A majority of the followers down: no master, writes fail with a clear error, reads
-    // go on where the metadata is recent.
+    // go on while the metadata is recent (meta_delay_toleration_second, 5 s here), then
+    // are refused.
     let master = wait_for_master(&mut cluster, Duration::from_secs(10))
         .await
         .expect("a master");
@@ -351,7 +370,14 @@ async fn frontends_replicate_and_fail_over() {
         .chain(std::iter::once(&0))
         .find(|&&f| f != master && f != other)
         .expect("a surviving follower");
-    for fe in [survivor, observer, late] {
+    for fe in [survivor, observer] {
+        let mut conn = cluster.connect_frontend(fe).await;
+        let count = count_rows(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("read on frontend {fe} without a master: {e}"));
+        assert_eq!(count, acknowledged, "frontend {fe} without a master");
+    }
+    for fe in [survivor, observer] {
         let mut conn = cluster.connect_frontend(fe).await;
         let err = query(&mut conn, "CREATE DATABASE ha_no_quorum")
             .await
@@ -360,9 +386,73 @@ async fn frontends_replicate_and_fail_over() {
             err.to_string().contains("metadata cannot change now"),
             "{err}"
         );
-        let count = count_rows(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("read on frontend {fe} without a master: {e}"));
-        assert_eq!(count, acknowledged, "frontend {fe} without a master");
     }
+    // By now (each write waited 10 s for a master) the metadata is too old to serve.
+    for fe in [survivor, observer] {
+        let mut conn = cluster.connect_frontend(fe).await;
+        let err = count_rows(&mut conn)
+            .await
+            .expect_err("a read on stale metadata");
+        assert!(err.contains("meta_delay_toleration_second"), "{err}");
+    }
+}
+
+/// A node bound to one cluster (its cluster id, from `meta_dir/image/VERSION` or the BE's
+/// first heartbeat) refuses another cluster's FE: a BE refuses its heartbeats, an FE its
+/// Raft calls, and neither cluster is harmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_of_another_cluster_are_refused() {
+    let a = Cluster::start(1).await;
+    let b = Cluster::start(0).await;
+    let mut conn_a = a.connect().await;
+    let mut conn_b = b.connect().await;
+    let be_port = a.be_ports(0).heartbeat_service_port;
+    query(
+        &mut conn_b,
+        &format!("ALTER SYSTEM ADD BACKEND \"127.0.0.1:{be_port}\""),
+    )
+    .await
+    .expect("add A's backend to B");
+    let fe_port = b.fe_ports().edit_log_port;
+    query(
+        &mut conn_a,
+        &format!("ALTER SYSTEM ADD FOLLOWER \"127.0.0.1:{fe_port}\""),
+    )
+    .await
+    .expect("add B's frontend to A");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let backends = lines(&query(&mut conn_b, "SHOW BACKENDS").await.expect("backends"));
+        let frontends = lines(
+            &query(&mut conn_a, "SHOW FRONTENDS")
+                .await
+                .expect("frontends"),
+        );
+        let be_refused = backends
+            .iter()
+            .any(|l| l.contains("cluster id mismatch") && l.split('\t').nth(9) == Some("false"));
+        let fe_refused = frontends.iter().any(|l| {
+            l.split('\t').nth(2) == Some(fe_port.to_string().as_str())
+                && l.contains("refused")
+                && l.split('\t').nth(11) == Some("false")
+        });
+        if be_refused && fe_refused {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not refused:\n{backends:?}\n{frontends:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Neither cluster is harmed: A's quorum does not count the refused frontend, and its
+    // backend still serves A.
+    query(&mut conn_a, "CREATE DATABASE still_a")
+        .await
+        .expect("A still writes");
+    query(&mut conn_b, "CREATE DATABASE still_b")
+        .await
+        .expect("B still writes");
+    let alive = lines(&query(&mut conn_a, "SHOW BACKENDS").await.expect("backends"));
+    assert_eq!(alive[0].split('\t').nth(9), Some("true"), "{alive:?}");
 }

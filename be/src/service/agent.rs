@@ -1,5 +1,5 @@
 //! Agent tasks from the FE on be_port: create/drop tablets, publish and clear load
-//! transactions, report tablets.
+//! transactions, report tablets (streamed in chunks).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,9 +8,9 @@ use doris_common::types::ColumnType;
 use doris_proto::backend_service_server::BackendService;
 use doris_proto::{
     BuildIndexRequest, BuildIndexResponse, ClearTransactionRequest, ClearTransactionResponse,
-    CreateTabletRequest, CreateTabletResponse, DropTabletRequest, DropTabletResponse,
-    PublishVersionRequest, PublishVersionResponse, PushDeleteRequest, PushDeleteResponse,
-    ReportTabletsRequest, ReportTabletsResponse, TabletInfo, TabletSchema,
+    CreateTabletRequest, CreateTabletResponse, CreateTabletsRequest, DropTabletRequest,
+    DropTabletResponse, PublishVersionRequest, PublishVersionResponse, PushDeleteRequest,
+    PushDeleteResponse, ReportTabletsRequest, ReportTabletsResponse, TabletInfo, TabletSchema,
     UpdateTabletSchemaRequest, UpdateTabletSchemaResponse,
 };
 use tonic::{Request, Response, Status};
@@ -22,6 +22,30 @@ use crate::storage::now_ms;
 use crate::storage::tablet::{ColumnMeta, KeysType, TabletMeta};
 
 pub struct AgentImpl(pub Arc<Backend>);
+
+/// Tablets per message of a tablet report.
+const REPORT_CHUNK: usize = 8192;
+
+fn tablet_info(s: crate::storage::TabletStat) -> TabletInfo {
+    TabletInfo {
+        tablet_id: s.tablet_id,
+        max_version: s.max_version,
+        row_count: s.row_count as i64,
+        data_size: s.data_size as i64,
+        rowset_count: s.rowset_count as i64,
+        columns: s
+            .columns
+            .into_iter()
+            .map(|c| doris_proto::ColumnStats {
+                name: c.name,
+                null_count: i64::try_from(c.null_count).unwrap_or(i64::MAX),
+                min: c.min,
+                max: c.max,
+                distinct: c.distinct,
+            })
+            .collect(),
+    }
+}
 
 /// Runs blocking storage work (RocksDB syncs, file removal) off the async workers.
 async fn blocking<T: Send + 'static>(
@@ -85,13 +109,18 @@ fn tablet_meta(req: CreateTabletRequest) -> Result<TabletMeta, BeError> {
 
 #[tonic::async_trait]
 impl BackendService for AgentImpl {
-    async fn create_tablet(
+    async fn create_tablets(
         &self,
-        request: Request<CreateTabletRequest>,
+        request: Request<CreateTabletsRequest>,
     ) -> Result<Response<CreateTabletResponse>, Status> {
-        let meta = tablet_meta(request.into_inner())?;
+        let metas = request
+            .into_inner()
+            .tablets
+            .into_iter()
+            .map(tablet_meta)
+            .collect::<Result<Vec<_>, _>>()?;
         let engine = Arc::clone(&self.0.engine);
-        blocking(move || engine.create_tablet(meta)).await?;
+        blocking(move || engine.create_tablets(metas)).await?;
         Ok(Response::new(CreateTabletResponse {}))
     }
 
@@ -183,34 +212,22 @@ impl BackendService for AgentImpl {
         Ok(Response::new(ClearTransactionResponse {}))
     }
 
+    type ReportTabletsStream =
+        futures::stream::Iter<std::vec::IntoIter<Result<ReportTabletsResponse, Status>>>;
+
     async fn report_tablets(
         &self,
-        _request: Request<ReportTabletsRequest>,
-    ) -> Result<Response<ReportTabletsResponse>, Status> {
-        let tablets = self
-            .0
-            .engine
-            .tablet_stats()
-            .into_iter()
-            .map(|s| TabletInfo {
-                tablet_id: s.tablet_id,
-                max_version: s.max_version,
-                row_count: s.row_count as i64,
-                data_size: s.data_size as i64,
-                rowset_count: s.rowset_count as i64,
-                columns: s
-                    .columns
-                    .into_iter()
-                    .map(|c| doris_proto::ColumnStats {
-                        name: c.name,
-                        null_count: i64::try_from(c.null_count).unwrap_or(i64::MAX),
-                        min: c.min,
-                        max: c.max,
-                        distinct: c.distinct,
-                    })
-                    .collect(),
-            })
-            .collect();
-        Ok(Response::new(ReportTabletsResponse { tablets }))
+        request: Request<ReportTabletsRequest>,
+    ) -> Result<Response<Self::ReportTabletsStream>, Status> {
+        let only = request.into_inner().tablet_ids;
+        let engine = Arc::clone(&self.0.engine);
+        let stats = blocking(move || Ok::<_, BeError>(engine.tablet_stats(&only))).await?;
+        let mut chunks = Vec::with_capacity(stats.len() / REPORT_CHUNK + 1);
+        let mut stats = stats.into_iter().peekable();
+        while stats.peek().is_some() {
+            let tablets = stats.by_ref().take(REPORT_CHUNK).map(tablet_info).collect();
+            chunks.push(Ok(ReportTabletsResponse { tablets }));
+        }
+        Ok(Response::new(futures::stream::iter(chunks)))
     }
 }

@@ -236,18 +236,34 @@ impl StorageEngine {
 
     /// Creates a tablet; creating one that exists with the same id is a no-op.
     pub fn create_tablet(&self, meta: TabletMeta) -> Result<()> {
+        self.create_tablets(vec![meta])
+    }
+
+    /// Creates tablets (those that exist already are left alone) in one metadata write.
+    pub fn create_tablets(&self, metas: Vec<TabletMeta>) -> Result<()> {
         let _guard = self.publish_lock.lock();
-        if self.tablets.read().contains_key(&meta.tablet_id) {
+        let mut batch = MetaBatch::default();
+        let mut created = Vec::with_capacity(metas.len());
+        {
+            let tablets = self.tablets.read();
+            for meta in metas {
+                if tablets.contains_key(&meta.tablet_id) {
+                    continue;
+                }
+                let dir = tablet_dir(&self.data_root, meta.tablet_id);
+                std::fs::create_dir_all(&dir)?;
+                batch.put(&tablet_key(meta.tablet_id), &meta)?;
+                created.push((dir, meta));
+            }
+        }
+        if batch.is_empty() {
             return Ok(());
         }
-        let dir = tablet_dir(&self.data_root, meta.tablet_id);
-        std::fs::create_dir_all(&dir)?;
-        let mut batch = MetaBatch::default();
-        batch.put(&tablet_key(meta.tablet_id), &meta)?;
         self.meta.write(batch)?;
-        self.tablets
-            .write()
-            .insert(meta.tablet_id, Arc::new(Tablet::new(dir, meta, Vec::new())));
+        let mut tablets = self.tablets.write();
+        for (dir, meta) in created {
+            tablets.insert(meta.tablet_id, Arc::new(Tablet::new(dir, meta, Vec::new())));
+        }
         Ok(())
     }
 
@@ -817,9 +833,15 @@ impl StorageEngine {
         Ok(())
     }
 
-    pub fn tablet_stats(&self) -> Vec<TabletStat> {
-        let mut out: Vec<TabletStat> = self
-            .all_tablets()
+    /// Statistics of the tablets `only` names (unknown ids skipped), or of every tablet.
+    pub fn tablet_stats(&self, only: &[i64]) -> Vec<TabletStat> {
+        let tablets = if only.is_empty() {
+            self.all_tablets()
+        } else {
+            let map = self.tablets.read();
+            only.iter().filter_map(|id| map.get(id).cloned()).collect()
+        };
+        let mut out: Vec<TabletStat> = tablets
             .iter()
             .map(|t| {
                 // One lock at a time: a guard in the struct literal would be held while

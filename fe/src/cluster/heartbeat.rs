@@ -18,7 +18,7 @@ pub async fn run_heartbeats(env: Arc<Env>) {
         if env.is_master() {
             heartbeat_all(&env).await;
         }
-        super::report::refresh_tablet_stats(&env).await;
+        super::report::refresh_tablet_stats(&env, false).await;
         tokio::time::sleep(interval).await;
     }
 }

@@ -42,26 +42,102 @@ pub fn backend_endpoints(env: &crate::env::Env) -> Vec<ExchangeEndpoint> {
         .collect()
 }
 
-/// Size of one tablet as its backend last reported it (planner statistics).
+/// Size of one tablet as its backends last reported it (planner statistics).
 #[derive(Debug, Clone, Default)]
 pub struct TabletStat {
-    pub rows: u64,
-    pub bytes: u64,
     /// Per-column NULL counts and integer ranges (see [`crate::planner::stats`]).
-    pub columns: Vec<doris_proto::ColumnStats>,
-    /// Each replica as its backend reported it, by backend id (`SHOW TABLETS`).
-    pub replicas: std::collections::BTreeMap<i64, ReplicaStat>,
+    pub columns: Box<[doris_proto::ColumnStats]>,
+    /// Each replica as its backend reported it, the latest report first (`SHOW TABLETS`).
+    /// Inline for one replica: a catalog may have a million tablets.
+    pub replicas: smallvec::SmallVec<[ReplicaStat; 1]>,
+}
+
+impl TabletStat {
+    /// The replica on `backend_id` as last reported.
+    pub fn replica(&self, backend_id: i64) -> Option<&ReplicaStat> {
+        self.replicas.iter().find(|r| r.backend_id == backend_id)
+    }
+
+    /// Rows as the latest report said.
+    pub fn rows(&self) -> u64 {
+        self.replicas.first().map_or(0, |r| r.rows)
+    }
+
+    /// Bytes of data as the latest report said.
+    pub fn bytes(&self) -> u64 {
+        self.replicas.first().map_or(0, |r| r.bytes)
+    }
 }
 
 /// One replica of a tablet as its backend last reported it.
 #[derive(Debug, Clone, Default)]
 pub struct ReplicaStat {
+    pub backend_id: i64,
     /// Highest version published to it.
     pub version: i64,
     pub rows: u64,
     pub bytes: u64,
     /// Visible rowsets (Doris's VersionCount).
-    pub rowsets: u64,
+    pub rowsets: u32,
+}
+
+/// Every tablet's latest reports, sorted by tablet id: a vector rather than a hash map,
+/// which would take twice the memory for the million tablets a catalog may have.
+#[derive(Debug, Default)]
+pub struct TabletReports {
+    tablets: Vec<(i64, TabletStat)>,
+}
+
+impl TabletReports {
+    pub fn get(&self, tablet_id: i64) -> Option<&TabletStat> {
+        let i = self
+            .tablets
+            .binary_search_by_key(&tablet_id, |(id, _)| *id)
+            .ok()?;
+        Some(&self.tablets[i].1)
+    }
+
+    /// Records what a backend reported of some tablets.
+    pub fn update(
+        &mut self,
+        reports: impl IntoIterator<Item = (i64, ReplicaStat, Box<[doris_proto::ColumnStats]>)>,
+    ) {
+        let mut added: Vec<(i64, TabletStat)> = Vec::new();
+        for (tablet_id, replica, columns) in reports {
+            let found = self.tablets.binary_search_by_key(&tablet_id, |(id, _)| *id);
+            let stat = match found {
+                Ok(i) => &mut self.tablets[i].1,
+                Err(_) => {
+                    added.push((tablet_id, TabletStat::default()));
+                    match added.last_mut() {
+                        Some((_, stat)) => stat,
+                        None => continue,
+                    }
+                }
+            };
+            stat.columns = columns;
+            stat.replicas.retain(|r| r.backend_id != replica.backend_id);
+            stat.replicas.insert(0, replica);
+        }
+        if !added.is_empty() {
+            self.tablets.extend(added);
+            // Reports come sorted by tablet id, so this is mostly a check.
+            self.tablets.sort_by_key(|(id, _)| *id);
+            self.tablets.dedup_by_key(|(id, _)| *id);
+        }
+    }
+
+    /// After `backend_id`'s full report (`reported`, sorted): its replicas of tablets the
+    /// report does not list are gone, and so are tablets without any replica left.
+    pub fn forget_missing(&mut self, backend_id: i64, reported: &[i64]) {
+        self.tablets.retain_mut(|(id, stat)| {
+            if reported.binary_search(id).is_err() {
+                stat.replicas.retain(|r| r.backend_id != backend_id);
+            }
+            !stat.replicas.is_empty()
+        });
+        self.tablets.shrink_to_fit();
+    }
 }
 
 /// What heartbeats tell about a backend (not persisted).
@@ -152,5 +228,50 @@ impl BackendClients {
         self.channels
             .internal(host, port)
             .map_err(FeError::Analysis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(backend_id: i64, rows: u64) -> ReplicaStat {
+        ReplicaStat {
+            backend_id,
+            version: 2,
+            rows,
+            bytes: rows * 10,
+            rowsets: 1,
+        }
+    }
+
+    #[test]
+    fn reports_update_merge_and_forget() {
+        let mut reports = TabletReports::default();
+        reports.update([
+            (30, replica(1, 3), Box::default()),
+            (10, replica(1, 1), Box::default()),
+        ]);
+        reports.update([
+            (20, replica(2, 2), Box::default()),
+            (10, replica(2, 5), Box::default()),
+        ]);
+        assert_eq!(
+            reports.get(10).map(TabletStat::rows),
+            Some(5),
+            "latest report first"
+        );
+        assert_eq!(
+            reports.get(10).and_then(|s| s.replica(1)).map(|r| r.rows),
+            Some(1)
+        );
+        assert_eq!(reports.get(20).map(TabletStat::bytes), Some(20));
+        assert!(reports.get(15).is_none());
+        // Backend 1's full report lists tablet 10 only: tablet 30 (only on 1) is gone,
+        // tablet 20 (on 2) stays.
+        reports.forget_missing(1, &[10]);
+        assert!(reports.get(30).is_none());
+        assert!(reports.get(20).is_some());
+        assert_eq!(reports.get(10).map(|s| s.replicas.len()), Some(2));
     }
 }

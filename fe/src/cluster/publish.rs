@@ -42,6 +42,13 @@ pub async fn publish_txn(env: &Arc<Env>, txn: &CommittedTxn) -> Result<()> {
             }
         }
     }
+    let mut touched: HashMap<i64, Vec<i64>> = HashMap::new();
+    for ((_, backend_id), tablets) in &per_backend {
+        touched
+            .entry(*backend_id)
+            .or_default()
+            .extend(tablets.keys().copied());
+    }
     let mut work: Vec<_> = per_backend.into_iter().collect();
     work.sort_by_key(|((sub, backend), _)| (*sub, *backend));
     for ((sub_txn_id, backend_id), tablet_versions) in work {
@@ -73,7 +80,7 @@ pub async fn publish_txn(env: &Arc<Env>, txn: &CommittedTxn) -> Result<()> {
     mark_visible(env, txn.txn_id)?;
     // Fresh row counts for the planner.
     let env = Arc::clone(env);
-    tokio::spawn(async move { super::report::refresh_tablet_stats(&env).await });
+    tokio::spawn(async move { super::report::refresh_tablets(&env, touched).await });
     Ok(())
 }
 

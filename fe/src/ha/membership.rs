@@ -189,11 +189,13 @@ async fn promote_followers(env: &Arc<Env>) {
     let membership = metrics.membership_config.membership().clone();
     let voters: BTreeSet<u64> = membership.voter_ids().collect();
     let last = metrics.last_log_index.unwrap_or(0);
+    // Only learners that have accepted entries: one that refuses them (down, or of another
+    // cluster) must never become a voter, or the quorum would wait on it.
     let matched: HashMap<u64, u64> = metrics
         .replication
         .iter()
         .flatten()
-        .map(|(id, log)| (*id, log.map_or(0, |l| l.index)))
+        .filter_map(|(id, log)| log.map(|l| (*id, l.index)))
         .collect();
     for (id, node) in membership.nodes() {
         let caught_up = matched

@@ -1,6 +1,7 @@
 //! The catalog as the Raft state machine: committed entries are applied to the shared
-//! in-memory [`Catalog`]; a snapshot (Doris's image) is the catalog serialised with the
-//! last applied log id and membership, kept in the `raft_snapshot` column family. The
+//! in-memory [`Catalog`]; a snapshot (Doris's image) is the catalog serialised as JSON, kept
+//! in the `raft_snapshot` column family beside its metadata (last applied log id and
+//! membership), both written in one batch. The
 //! state machine itself is not persisted on every apply: on restart it is the last
 //! snapshot, and openraft re-applies the committed log entries after it.
 
@@ -14,21 +15,26 @@ use openraft::{
 };
 use parking_lot::RwLock;
 use rocksdb::{WriteOptions, DB};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tracing::info;
 
 use super::{FeNode, TypeConfig};
 use crate::catalog::Catalog;
 
 pub(super) const SNAPSHOT: &str = "raft_snapshot";
-const CURRENT: &[u8] = b"current";
+/// The current snapshot's metadata (JSON) and data (the catalog as JSON).
+const CURRENT_META: &[u8] = b"current_meta";
+const CURRENT_DATA: &[u8] = b"current_data";
+/// The first format: metadata and data in one JSON document (read, never written).
+const LEGACY_CURRENT: &[u8] = b"current";
 
 type StorageResult<T> = Result<T, StorageError<u64>>;
 type Meta = SnapshotMeta<u64, FeNode>;
 
-/// What the snapshot column family holds: the snapshot's metadata and its data (the
-/// catalog as JSON).
-#[derive(Serialize, Deserialize)]
+/// A stored snapshot: its metadata and its data (the catalog as JSON). Stored as two keys;
+/// the legacy format serialised this struct whole.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 struct StoredSnapshot {
     meta: Meta,
     data: Vec<u8>,
@@ -84,7 +90,29 @@ impl CatalogStateMachine {
                 AnyError::error("column family raft_snapshot is missing"),
             ))
         })?;
-        match self.db.get_cf(family, CURRENT).map_err(snapshot_read_err)? {
+        let meta = self
+            .db
+            .get_cf(family, CURRENT_META)
+            .map_err(snapshot_read_err)?;
+        if let Some(meta) = meta {
+            let meta: Meta = serde_json::from_slice(&meta).map_err(snapshot_read_err)?;
+            let data = self
+                .db
+                .get_cf(family, CURRENT_DATA)
+                .map_err(snapshot_read_err)?
+                .ok_or_else(|| {
+                    StorageError::from(StorageIOError::read_snapshot(
+                        Some(meta.signature()),
+                        AnyError::error("the snapshot's data is missing"),
+                    ))
+                })?;
+            return Ok(Some(StoredSnapshot { meta, data }));
+        }
+        match self
+            .db
+            .get_cf(family, LEGACY_CURRENT)
+            .map_err(snapshot_read_err)?
+        {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(snapshot_read_err),
@@ -99,17 +127,18 @@ impl CatalogStateMachine {
                 std::io::Error::other("column family raft_snapshot is missing"),
             )
         })?;
-        let bytes = serde_json::to_vec(&StoredSnapshot {
-            meta: meta.clone(),
-            data: data.to_vec(),
-        })
-        .map_err(|e| snapshot_write_err(meta, e))?;
+        let meta_json = serde_json::to_vec(meta).map_err(|e| snapshot_write_err(meta, e))?;
         let mut options = WriteOptions::default();
         options.set_sync(true);
         let mut batch = rocksdb::WriteBatch::default();
-        batch.put_cf(family, CURRENT, bytes);
+        batch.put_cf(family, CURRENT_META, meta_json);
+        batch.put_cf(family, CURRENT_DATA, data);
+        batch.delete_cf(family, LEGACY_CURRENT);
         db.write_opt(batch, &options)
-            .map_err(|e| snapshot_write_err(meta, e))
+            .map_err(|e| snapshot_write_err(meta, e))?;
+        // The image (tens of MB for a large catalog) would otherwise stay in the memtable,
+        // and be replayed into it from the WAL at every start.
+        db.flush_cf(family).map_err(|e| snapshot_write_err(meta, e))
     }
 }
 
@@ -250,6 +279,47 @@ mod tests {
         let mut reopened = CatalogStateMachine::open(db, Arc::clone(&catalog))?;
         assert_eq!(catalog.read().databases.len(), 1);
         assert_eq!(reopened.applied_state().await?.0, Some(log_id));
+        Ok(())
+    }
+
+    /// A snapshot stored in the first format (one JSON document) is still read.
+    #[tokio::test]
+    async fn reads_the_legacy_snapshot_format() -> StorageResult<()> {
+        let dir = tempfile::tempdir().map_err(sm_read_err)?;
+        let db = crate::ha::open_db(dir.path()).map_err(sm_read_err)?;
+        let mut catalog = Catalog::default();
+        catalog.apply(&crate::catalog::JournalEntry::CreateDatabase {
+            id: 10_001,
+            name: "db1".into(),
+            create_time_ms: 0,
+        });
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), 7);
+        let legacy = StoredSnapshot {
+            meta: Meta {
+                last_log_id: Some(log_id),
+                last_membership: StoredMembership::default(),
+                snapshot_id: "7-1".into(),
+            },
+            data: serde_json::to_vec(&catalog).map_err(sm_read_err)?,
+        };
+        let family = db.cf_handle(SNAPSHOT).expect("snapshot column family");
+        let bytes = serde_json::to_vec(&legacy).map_err(sm_read_err)?;
+        db.put_cf(family, LEGACY_CURRENT, bytes)
+            .map_err(sm_read_err)?;
+
+        let restored: Arc<RwLock<Catalog>> = Arc::default();
+        let mut sm = CatalogStateMachine::open(Arc::clone(&db), Arc::clone(&restored))?;
+        assert_eq!(restored.read().databases.len(), 1);
+        assert_eq!(sm.applied_state().await?.0, Some(log_id));
+        // The next snapshot is written in the current format, replacing the legacy one.
+        sm.get_snapshot_builder().await.build_snapshot().await?;
+        assert!(db
+            .get_cf(family, LEGACY_CURRENT)
+            .map_err(sm_read_err)?
+            .is_none());
+        let again: Arc<RwLock<Catalog>> = Arc::default();
+        CatalogStateMachine::open(db, Arc::clone(&again))?;
+        assert_eq!(again.read().databases.len(), 1);
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use datafusion::common::stats::Precision;
 use datafusion::common::{ColumnStatistics, ScalarValue};
 
 use crate::catalog::Table;
-use crate::cluster::TabletStat;
+use crate::cluster::TabletReports;
 
 /// One column over a whole table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,21 +37,22 @@ pub struct TableStats {
 
 impl TableStats {
     /// Merges the reports of `table`'s tablets.
-    pub fn from_reports(table: &Table, reports: &HashMap<i64, TabletStat>) -> Self {
+    pub fn from_reports(table: &Table, reports: &TabletReports) -> Self {
         let mut stats = TableStats {
             rows: Some(0),
             ..Default::default()
         };
         let mut columns: Option<HashMap<String, ColumnStat>> = None;
         for tablet in table.partitions.iter().flat_map(|p| &p.tablets) {
-            let Some(report) = reports.get(&tablet.id) else {
+            let Some(report) = reports.get(tablet.id) else {
                 stats.rows = None;
                 columns = Some(HashMap::new());
                 continue;
             };
-            stats.tablet_rows.insert(tablet.id, report.rows);
-            stats.rows = stats.rows.map(|r| r + report.rows);
-            if report.rows == 0 {
+            let rows = report.rows();
+            stats.tablet_rows.insert(tablet.id, rows);
+            stats.rows = stats.rows.map(|r| r + rows);
+            if rows == 0 {
                 continue;
             }
             let reported = report.columns.iter().map(|c| {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use doris_common::types::ColumnType;
-use doris_proto::{CreateTabletRequest, DropTabletRequest, TabletColumn, TabletSchema};
+use doris_proto::{
+    CreateTabletRequest, CreateTabletsRequest, DropTabletRequest, TabletColumn, TabletSchema,
+};
 use tracing::{info, warn};
 
 use crate::catalog::{
@@ -875,7 +877,7 @@ pub(super) async fn create_partition_tablets(
             schemas.push((Some(index.id), tablet_schema(&t)?));
         }
     }
-    let mut requests = Vec::new();
+    let mut requests: BTreeMap<i64, Vec<CreateTabletRequest>> = BTreeMap::new();
     for p in partitions {
         for (index, schema) in &schemas {
             let tablets = match index {
@@ -887,9 +889,10 @@ pub(super) async fn create_partition_tablets(
             };
             for t in tablets {
                 for r in &t.replicas {
-                    requests.push((
-                        r.backend_id,
-                        CreateTabletRequest {
+                    requests
+                        .entry(r.backend_id)
+                        .or_default()
+                        .push(CreateTabletRequest {
                             tablet_id: t.id,
                             table_id: table.id,
                             partition_id: p.id,
@@ -897,24 +900,29 @@ pub(super) async fn create_partition_tablets(
                             replica_id: r.id,
                             schema: Some(schema.clone()),
                             version: p.visible_version,
-                        },
-                    ));
+                        });
                 }
             }
         }
     }
-    let calls = requests.into_iter().map(|(backend_id, req)| {
+    // One call per backend with all its replicas (a CREATE TABLE may have thousands).
+    let calls = requests.into_iter().map(|(backend_id, tablets)| {
         let env = Arc::clone(env);
         async move {
             let (host, port) = agent_address(&env, backend_id)
                 .ok_or_else(|| FeError::Backend(format!("backend {backend_id} is not alive")))?;
             let mut c = env.clients.agent(&host, port)?;
-            c.create_tablet(req).await.map_err(|s| {
-                FeError::Backend(format!(
-                    "create tablet on {host}:{port} failed: {}",
-                    s.message()
-                ))
-            })?;
+            c.create_tablets(CreateTabletsRequest { tablets })
+                .await
+                .map_err(|s| {
+                    let mut why = s.message().to_string();
+                    let mut source = std::error::Error::source(&s);
+                    while let Some(e) = source {
+                        why.push_str(&format!(": {e}"));
+                        source = e.source();
+                    }
+                    FeError::Backend(format!("create tablet on {host}:{port} failed: {why}"))
+                })?;
             Ok::<_, FeError>(())
         }
     });

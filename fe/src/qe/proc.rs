@@ -49,7 +49,7 @@ fn tablet_rows(env: &Env, partition: &Partition, tablets: &[Tablet]) -> Rows {
     let mut rows = Vec::new();
     for t in tablets {
         for r in &t.replicas {
-            let reported = stats.get(&t.id).and_then(|s| s.replicas.get(&r.backend_id));
+            let reported = stats.get(t.id).and_then(|s| s.replica(r.backend_id));
             let http = catalog.backends.get(&r.backend_id).map(|b| {
                 let port = states.get(&b.id).map_or(0, |st| st.http_port);
                 format!("http://{}:{port}", b.host)
@@ -219,7 +219,7 @@ fn dbs(env: &Env) -> Result<QueryOutput> {
                 .flat_map(|p| &p.tablets);
             let (mut bytes, mut replicas) = (0u64, 0usize);
             for t in tablets {
-                bytes += stats.get(&t.id).map_or(0, |s| s.bytes) * t.replicas.len() as u64;
+                bytes += stats.get(t.id).map_or(0, |s| s.bytes()) * t.replicas.len() as u64;
                 replicas += t.replicas.len();
             }
             vec![
