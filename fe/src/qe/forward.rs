@@ -179,6 +179,10 @@ pub fn master_rpc_address(env: &Env) -> Option<(u64, String, u16)> {
 pub async fn forward(env: &Arc<Env>, session: &mut Session, sql: &str) -> Result<QueryOutput> {
     let deadline = Instant::now() + MASTER_WAIT;
     let reply = loop {
+        if env.is_master() {
+            // Elected while waiting: nothing was forwarded, run it here.
+            return Box::pin(crate::qe::execute(env, session, sql)).await;
+        }
         let attempt = match master_rpc_address(env) {
             Some((_, host, port)) => send(env, &host, port, request(env, session, sql)).await,
             None => Err(Retry("no frontend master is elected".into())),
