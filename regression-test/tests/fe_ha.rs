@@ -201,13 +201,29 @@ async fn frontends_replicate_and_fail_over() {
             match query(&mut conn, &sql).await {
                 Ok(_) => {
                     acknowledged += 1;
-                    let seen = count_rows(&mut conn)
-                        .await
-                        .unwrap_or_else(|e| panic!("count on frontend {fe}: {e}"));
-                    if unsure == 0 {
-                        assert_eq!(seen, acknowledged, "frontend {fe} reads its own insert");
-                    } else {
-                        assert!(seen >= acknowledged, "frontend {fe} reads its own insert");
+                    // Read-your-writes on the frontend used. As in Doris, an INSERT whose
+                    // publish was delayed (just after a failover) is acknowledged as
+                    // COMMITTED and becomes visible moments later: wait up to 10 s for it.
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    loop {
+                        let seen = count_rows(&mut conn)
+                            .await
+                            .unwrap_or_else(|e| panic!("count on frontend {fe}: {e}"));
+                        let ok = if unsure == 0 {
+                            seen == acknowledged
+                        } else {
+                            seen >= acknowledged
+                        };
+                        if ok {
+                            break;
+                        }
+                        assert!(
+                            Instant::now() < deadline,
+                            "frontend {fe} does not read its own insert: {seen} rows, \
+                             {acknowledged} acknowledged"
+                        );
+                        eprintln!("frontend {fe}: {seen} of {acknowledged} rows visible yet");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
                 Err(e) => {
