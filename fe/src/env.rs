@@ -205,13 +205,8 @@ impl Env {
     /// handed over (`block_in_place`) while Raft, on its own threads, commits and applies.
     pub fn log_and_apply(&self, entry: JournalEntry) -> Result<u64> {
         let raft = self.raft.clone();
-        let write = async move {
-            tokio::time::timeout(WRITE_TIMEOUT, raft.client_write(entry))
-                .await
-                .map(|r| r.map_err(Box::new))
-        };
-        let result = tokio::task::block_in_place(|| self.raft_runtime.handle().block_on(write));
-        let Ok(result) = result else {
+        let write = async move { raft.client_write(entry).await.map_err(Box::new) };
+        let Some(result) = self.wait_on_raft(write) else {
             return Err(FeError::NotMaster(format!(
                 "metadata write not confirmed within {} s: a majority of the FE followers \
                  is unreachable (it takes effect if they come back)",
@@ -225,6 +220,16 @@ impl Env {
             )) => Err(self.not_master(f.leader_id, f.leader_node)),
             Err(e) => Err(FeError::NotMaster(format!("metadata write failed: {e}"))),
         }
+    }
+
+    /// Runs `task` on Raft's runtime and blocks this worker (handed over with
+    /// `block_in_place`) until it is done; `None` after [`WRITE_TIMEOUT`].
+    fn wait_on_raft<T: Send + 'static>(
+        &self,
+        task: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        let timed = tokio::time::timeout(WRITE_TIMEOUT, task);
+        tokio::task::block_in_place(|| self.raft_runtime.handle().block_on(timed)).ok()
     }
 
     /// The error for a metadata change asked of a frontend that is not the master.
@@ -273,17 +278,16 @@ impl Env {
     /// committed before (openraft's linearizable read barrier).
     fn catch_up_as_master(&self) -> Result<()> {
         let raft = self.raft.clone();
-        let barrier =
-            async move { tokio::time::timeout(WRITE_TIMEOUT, raft.ensure_linearizable()).await };
-        match tokio::task::block_in_place(|| self.raft_runtime.handle().block_on(barrier)) {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(openraft::error::RaftError::APIError(
+        let barrier = async move { raft.ensure_linearizable().await };
+        match self.wait_on_raft(barrier) {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(openraft::error::RaftError::APIError(
                 openraft::error::CheckIsLeaderError::ForwardToLeader(f),
             ))) => Err(self.not_master(f.leader_id, f.leader_node)),
-            Ok(Err(e)) => Err(FeError::NotMaster(format!(
+            Some(Err(e)) => Err(FeError::NotMaster(format!(
                 "this frontend cannot act as the master: {e}"
             ))),
-            Err(_) => Err(FeError::NotMaster(format!(
+            None => Err(FeError::NotMaster(format!(
                 "mastership not confirmed within {} s: a majority of the FE followers is \
                  unreachable",
                 WRITE_TIMEOUT.as_secs()
@@ -362,6 +366,21 @@ impl Env {
             .copied()
             .collect()
     }
+}
+
+/// A single-FE cluster over `dir/meta` with `extra_conf` (lines of fe.conf), ready (for
+/// unit tests).
+#[cfg(test)]
+pub async fn open_for_test(dir: &std::path::Path, extra_conf: &str) -> Arc<Env> {
+    let text = format!("meta_dir = {}\n{extra_conf}", dir.join("meta").display());
+    let conf = doris_common::config::ConfFile::parse(&text, &dir.join("fe.conf")).expect("conf");
+    let env = Env::open(FeConfig::from_conf(&conf).expect("config"), None)
+        .await
+        .expect("env");
+    env.wait_ready(Some(Duration::from_secs(30)))
+        .await
+        .expect("ready");
+    env
 }
 
 /// Hands out catalog ids on the master: `next` is valid within Raft term `term` (a new

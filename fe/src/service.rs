@@ -355,12 +355,7 @@ impl FrontendService for FrontendImpl {
         request: Request<ForwardStatementRequest>,
     ) -> std::result::Result<Response<ForwardStatementResponse>, Status> {
         let req = request.into_inner();
-        if req.cluster_id != self.0.cluster_id {
-            return Err(Status::permission_denied(format!(
-                "frontend of cluster {} refused: this is cluster {}",
-                req.cluster_id, self.0.cluster_id
-            )));
-        }
+        crate::ha::network::check_cluster(req.cluster_id, self.0.cluster_id)?;
         Ok(Response::new(
             crate::qe::forward::execute_forwarded(&self.0, req).await,
         ))

@@ -218,17 +218,7 @@ impl Cluster {
 
     /// The rows of `sql` as tab-joined lines (`NULL` for NULL), as [`Cluster::exec`] runs it.
     pub async fn lines(&self, conn: &mut Conn, sql: &str) -> Vec<String> {
-        self.exec(conn, sql)
-            .await
-            .rows()
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|c| c.clone().unwrap_or_else(|| "NULL".into()))
-                    .collect::<Vec<_>>()
-                    .join("\t")
-            })
-            .collect()
+        self.exec(conn, sql).await.lines()
     }
 
     /// Starts another frontend that joins with `--helper` (the first FE) and adds it on the

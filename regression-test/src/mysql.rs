@@ -148,6 +148,19 @@ impl QueryOutput {
             QueryOutput::Done { .. } => &[],
         }
     }
+
+    /// The rows as tab-joined lines, `NULL` for SQL NULL.
+    pub fn lines(&self) -> Vec<String> {
+        self.rows()
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|c| c.as_deref().unwrap_or("NULL"))
+                    .collect::<Vec<_>>()
+                    .join("\t")
+            })
+            .collect()
+    }
 }
 
 /// Runs one statement over the text protocol (`COM_QUERY`) and reads its first result set.

@@ -46,18 +46,6 @@ async fn on_master(cluster: &mut Cluster, sql: &str) -> QueryOutput {
     }
 }
 
-fn lines(out: &QueryOutput) -> Vec<String> {
-    out.rows()
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|c| c.clone().unwrap_or_else(|| "NULL".into()))
-                .collect::<Vec<_>>()
-                .join("\t")
-        })
-        .collect()
-}
-
 /// What must be identical on every frontend: databases, tables, and each tablet's id,
 /// backend and version.
 async fn catalog_digest(cluster: &Cluster, fe: usize) -> Vec<String> {
@@ -75,7 +63,7 @@ async fn catalog_digest(cluster: &Cluster, fe: usize) -> Vec<String> {
             .unwrap_or_else(|e| panic!("`{sql}` on frontend {fe}: {e}"));
         // SHOW PARTITIONS carries data sizes that come from reports: keep id, name and
         // visible version.
-        out.extend(lines(&result).into_iter().map(|l| {
+        out.extend(result.lines().into_iter().map(|l| {
             if sql.starts_with("SHOW PARTITIONS") {
                 l.split('\t').take(3).collect::<Vec<_>>().join("\t")
             } else {
@@ -125,7 +113,7 @@ async fn assert_converged(cluster: &mut Cluster, rows: i64) {
         let master = wait_for_master(cluster, Duration::from_secs(10))
             .await
             .expect("a master");
-        let frontends = lines(&on_master(cluster, "SHOW FRONTENDS").await);
+        let frontends = on_master(cluster, "SHOW FRONTENDS").await.lines();
         let journal_ids: Vec<&str> = frontends
             .iter()
             .map(|l| l.split('\t').nth(12).unwrap_or(""))
@@ -263,11 +251,10 @@ async fn frontends_replicate_and_fail_over() {
         )
         .await;
         let mut conn = cluster.connect_frontend(fe).await;
-        let tables = lines(
-            &query(&mut conn, "SHOW TABLES FROM ha")
-                .await
-                .expect("show tables"),
-        );
+        let tables = query(&mut conn, "SHOW TABLES FROM ha")
+            .await
+            .expect("show tables")
+            .lines();
         assert!(
             tables.contains(&format!("r{round}")),
             "frontend {fe}: {tables:?}"
@@ -361,7 +348,7 @@ async fn frontends_replicate_and_fail_over() {
         &format!("ALTER SYSTEM DROP OBSERVER \"127.0.0.1:{late_port}\""),
     )
     .await;
-    let frontends = lines(&on_master(&mut cluster, "SHOW FRONTENDS").await);
+    let frontends = on_master(&mut cluster, "SHOW FRONTENDS").await.lines();
     assert_eq!(frontends.len(), 4, "{frontends:?}");
     assert!(!frontends
         .iter()
@@ -438,12 +425,14 @@ async fn nodes_of_another_cluster_are_refused() {
     .expect("add B's frontend to A");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let backends = lines(&query(&mut conn_b, "SHOW BACKENDS").await.expect("backends"));
-        let frontends = lines(
-            &query(&mut conn_a, "SHOW FRONTENDS")
-                .await
-                .expect("frontends"),
-        );
+        let backends = query(&mut conn_b, "SHOW BACKENDS")
+            .await
+            .expect("backends")
+            .lines();
+        let frontends = query(&mut conn_a, "SHOW FRONTENDS")
+            .await
+            .expect("frontends")
+            .lines();
         let be_refused = backends
             .iter()
             .any(|l| l.contains("cluster id mismatch") && l.split('\t').nth(9) == Some("false"));
@@ -469,6 +458,9 @@ async fn nodes_of_another_cluster_are_refused() {
     query(&mut conn_b, "CREATE DATABASE still_b")
         .await
         .expect("B still writes");
-    let alive = lines(&query(&mut conn_a, "SHOW BACKENDS").await.expect("backends"));
+    let alive = query(&mut conn_a, "SHOW BACKENDS")
+        .await
+        .expect("backends")
+        .lines();
     assert_eq!(alive[0].split('\t').nth(9), Some("true"), "{alive:?}");
 }

@@ -15,6 +15,19 @@ use tonic::transport::Channel;
 
 use crate::error::{FeError, Result};
 
+/// `host:port` of a node in ALTER SYSTEM (a backend's heartbeat port, a frontend's
+/// edit_log_port).
+pub fn parse_endpoint(s: &str) -> Result<(String, u16)> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| FeError::Analysis(format!("Invalid host:port '{s}'")))?;
+    let port = port
+        .trim()
+        .parse()
+        .map_err(|_| FeError::Analysis(format!("Invalid port in '{s}'")))?;
+    Ok((host.trim().to_string(), port))
+}
+
 /// Host and be_port (agent service) of an alive backend.
 pub fn agent_address(env: &crate::env::Env, backend_id: i64) -> Option<(String, u16)> {
     let host = env.catalog.read().backends.get(&backend_id)?.host.clone();
@@ -109,10 +122,8 @@ impl TabletReports {
                 Ok(i) => &mut self.tablets[i].1,
                 Err(_) => {
                     added.push((tablet_id, TabletStat::default()));
-                    match added.last_mut() {
-                        Some((_, stat)) => stat,
-                        None => continue,
-                    }
+                    let last = added.len() - 1;
+                    &mut added[last].1
                 }
             };
             stat.columns = columns;

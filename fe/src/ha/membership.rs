@@ -22,7 +22,7 @@ use openraft::ChangeMembers;
 use tracing::{info, warn};
 
 use super::FeNode;
-use crate::cluster::BackendState;
+use crate::cluster::{parse_endpoint, BackendState};
 use crate::env::Env;
 use crate::error::{FeError, Result};
 
@@ -36,17 +36,6 @@ pub struct FrontendStatus {
     pub reply: FrontendStatusResponse,
     pub last_heartbeat_ms: i64,
     pub error: String,
-}
-
-fn parse_endpoint(endpoint: &str) -> Result<(String, u16)> {
-    let (host, port) = endpoint
-        .trim()
-        .rsplit_once(':')
-        .ok_or_else(|| FeError::Analysis(format!("Invalid host:port '{endpoint}'")))?;
-    let port = port
-        .parse()
-        .map_err(|_| FeError::Analysis(format!("Invalid port in '{endpoint}'")))?;
-    Ok((host.to_string(), port))
 }
 
 /// Records the helper's cluster id in `image_dir/VERSION` unless this FE already belongs

@@ -179,6 +179,17 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
     }
 }
 
+/// Refuses a call from a frontend of another cluster (`theirs` is the caller's cluster id).
+pub fn check_cluster(theirs: i64, ours: i64) -> Result<(), Status> {
+    if theirs == ours {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "frontend of cluster {theirs} refused: this is cluster {ours}"
+        )))
+    }
+}
+
 /// What this frontend reports about itself (`FrontendStatus`).
 pub type StatusFn = Arc<dyn Fn() -> FrontendStatusResponse + Send + Sync>;
 
@@ -206,16 +217,8 @@ impl RaftService {
         }
     }
 
-    /// Refuses a frontend of another cluster.
     fn check_cluster(&self, cluster_id: i64) -> Result<(), Status> {
-        if cluster_id == self.cluster_id {
-            Ok(())
-        } else {
-            Err(Status::permission_denied(format!(
-                "frontend of cluster {cluster_id} refused: this is cluster {}",
-                self.cluster_id
-            )))
-        }
+        check_cluster(cluster_id, self.cluster_id)
     }
 
     fn leader_contact(&self) {

@@ -174,13 +174,11 @@ mod tests {
     use datafusion_proto::bytes::{
         physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
     };
-    use doris_common::config::ConfFile;
     use doris_common::fragment::{DorisCodec, OlapScanExec};
     use doris_common::types::ColumnType;
 
     use super::super::catalog::{OlapTableProvider, PlanEnv};
     use crate::catalog::{JournalEntry, KeysType, Table};
-    use crate::env::Env;
 
     /// `t (k1 BIGINT, K2 BIGINT, v1 TINYINT SUM, v2 INT REPLACE, v3 INT REPLACE_IF_NOT_NULL,
     /// v4 INT MAX, v5 VARCHAR(8) MIN) AGGREGATE KEY(k1, K2)`, two tablets at version 3 (built
@@ -225,17 +223,7 @@ mod tests {
     }
 
     async fn context(dir: &std::path::Path) -> SessionContext {
-        let text = format!("meta_dir = {}\n", dir.join("meta").display());
-        let conf = ConfFile::parse(&text, &dir.join("fe.conf")).expect("conf");
-        let env = Env::open(
-            crate::config::FeConfig::from_conf(&conf).expect("config"),
-            None,
-        )
-        .await
-        .expect("env");
-        env.wait_ready(Some(std::time::Duration::from_secs(30)))
-            .await
-            .expect("ready");
+        let env = crate::env::open_for_test(dir, "").await;
         env.log_and_apply(JournalEntry::CreateDatabase {
             id: 1,
             name: "db".into(),

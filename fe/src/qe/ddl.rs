@@ -934,22 +934,11 @@ pub(super) async fn create_partition_tablets(
     Ok(())
 }
 
-fn parse_endpoint(s: &str) -> Result<(String, u16)> {
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| FeError::Analysis(format!("Invalid host:port '{s}'")))?;
-    let port = port
-        .trim()
-        .parse()
-        .map_err(|_| FeError::Analysis(format!("Invalid port in '{s}'")))?;
-    Ok((host.trim().to_string(), port))
-}
-
 pub async fn alter_system(env: &Arc<Env>, a: AlterSystem) -> Result<QueryOutput> {
     match a {
         AlterSystem::AddBackends(list) => {
             for s in &list {
-                let (host, port) = parse_endpoint(s)?;
+                let (host, port) = crate::cluster::parse_endpoint(s)?;
                 if env
                     .catalog
                     .read()
@@ -974,7 +963,7 @@ pub async fn alter_system(env: &Arc<Env>, a: AlterSystem) -> Result<QueryOutput>
         }
         AlterSystem::DropBackends(list) | AlterSystem::DecommissionBackends(list) => {
             for s in &list {
-                let (host, port) = parse_endpoint(s)?;
+                let (host, port) = crate::cluster::parse_endpoint(s)?;
                 let id = env
                     .catalog
                     .read()

@@ -466,24 +466,9 @@ impl From<&doris_proto::LoadStats> for LoadStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use doris_common::config::ConfFile;
 
     async fn env(dir: &std::path::Path, keep_secs: u64) -> Arc<Env> {
-        let text = format!(
-            "meta_dir = {}\nlabel_keep_max_second = {keep_secs}\n",
-            dir.join("meta").display()
-        );
-        let conf = ConfFile::parse(&text, &dir.join("fe.conf")).expect("conf");
-        let env = Env::open(
-            crate::config::FeConfig::from_conf(&conf).expect("config"),
-            None,
-        )
-        .await
-        .expect("env");
-        env.wait_ready(Some(std::time::Duration::from_secs(30)))
-            .await
-            .expect("ready");
-        env
+        crate::env::open_for_test(dir, &format!("label_keep_max_second = {keep_secs}\n")).await
     }
 
     fn request(label: &str) -> BeginRequest {

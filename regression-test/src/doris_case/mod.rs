@@ -380,17 +380,7 @@ impl CaseRunner<'_> {
         out: &mut CaseOutcome,
     ) {
         let plan = match self.exec(sql).await {
-            Ok(result) => result
-                .rows()
-                .iter()
-                .map(|r| {
-                    r.iter()
-                        .map(|c| c.as_deref().unwrap_or("NULL"))
-                        .collect::<Vec<_>>()
-                        .join("\t")
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Ok(result) => result.lines().join("\n"),
             Err(e) => {
                 out.warnings.push(format!(
                     "{}: optional @explain check could not run: {e}\nSQL:\n{}",
